@@ -1,0 +1,46 @@
+# rdlab — the two commands a new machine needs are `make study` and `make test`.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.rdlab-installed
+
+.PHONY: setup study smoke test lint typecheck unit k8s-check bench reproduce clean
+
+# Idempotent: the venv is built once and re-synced only when pyproject.toml changes.
+# pip takes torch/torchvision from this machine's disk; uv/poetry would fetch CUDA builds.
+setup: $(STAMP)
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+study: setup
+	$(BIN)/python studies/rd_frontier.py
+
+smoke: setup
+	$(BIN)/python studies/rd_frontier.py --smoke-test
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: setup
+	$(BIN)/mypy
+
+unit: setup
+	$(BIN)/pytest -q
+
+k8s-check: setup
+	$(BIN)/python k8s/check.py
+
+test: lint typecheck k8s-check unit
+
+bench: setup
+	$(BIN)/python studies/benchmarks/run_all.py
+
+reproduce: setup
+	$(BIN)/python studies/reproductions/run_all.py
+
+clean:
+	rm -rf runs .pytest_cache .mypy_cache .ruff_cache

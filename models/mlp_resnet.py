@@ -1,0 +1,58 @@
+"""Residual MLP VAE, 004 §4: encoder and decoder are ResNets of 4 blocks × 200 units."""
+
+from __future__ import annotations
+
+import math
+
+from pydantic import BaseModel, ConfigDict, Field
+from rdlab.model import MODELS, VAEModel
+from rdlab.models._layers import ACTIVATIONS, Reshape, ResidualMLPBlock
+from torch import Tensor, nn
+
+
+class MLPResNetOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    hidden: int = Field(200, ge=1, le=65536)
+    blocks: int = Field(4, ge=0, le=64)
+    activation: str = Field("relu", pattern="^(relu|silu|elu|leaky_relu|tanh)$")
+
+
+@MODELS.register("mlp_resnet")
+class MLPResNetVAE(VAEModel):
+    Options = MLPResNetOptions
+
+    def __init__(
+        self,
+        data_shape: tuple[int, ...],
+        latent_dim: int,
+        hidden: int = 200,
+        blocks: int = 4,
+        activation: str = "relu",
+    ) -> None:
+        super().__init__(data_shape, latent_dim)
+        act = ACTIVATIONS[activation]
+        self.dim = math.prod(self.data_shape)
+        self.hidden = hidden
+        self.encoder = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(self.dim, hidden),
+            *[ResidualMLPBlock(hidden, act) for _ in range(blocks)],
+            act(),
+            nn.Linear(hidden, 2 * latent_dim),
+        )
+        self.decoder = nn.Sequential(
+            nn.Linear(latent_dim, hidden),
+            *[ResidualMLPBlock(hidden, act) for _ in range(blocks)],
+            act(),
+        )
+        self.mean_head = self.make_output_head()
+
+    def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        mu, logvar = self.encoder(x).chunk(2, dim=1)
+        return mu, logvar
+
+    def decode_features(self, z: Tensor) -> Tensor:
+        return self.decoder(z)
+
+    def make_output_head(self) -> nn.Module:
+        return nn.Sequential(nn.Linear(self.hidden, self.dim), Reshape(self.data_shape))

@@ -1,0 +1,118 @@
+"""The ``rdlab`` command: train · study run · frontier · eval · models.
+
+Bad input prints one line, ``error: <field>: <message>``, and exits 2 with nothing written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from rdlab.errors import SpecError
+
+EXIT_BAD_INPUT = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports bad arguments in rdlab's one-line format, exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"error: {self.prog}: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_BAD_INPUT)
+
+
+def fail(err: SpecError) -> int:
+    print(f"error: {err}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+# ----------------------------------------------------------------------------- train
+def cmd_train(args: argparse.Namespace) -> int:
+    from rdlab.config import apply_overrides, load_yaml, trial_config
+    from rdlab.train.run import run_train
+
+    data = load_yaml(args.config) if args.config else {}
+    data = apply_overrides(data, args.set or [])
+    cfg = trial_config(data)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise SpecError("--out", f"{out} exists and is not a directory")
+    return run_train(cfg, out, device=args.device, resume=not args.restart)
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from rdlab.plugins import dataset_registry, model_registry, sigma_registry
+
+    for title, reg in (
+        ("models", model_registry()),
+        ("sigma policies", sigma_registry()),
+        ("datasets", dataset_registry()),
+    ):
+        print(f"{title}:")
+        for name, cls in reg.items():
+            kind = getattr(cls, "kind", "")
+            doc = (cls.__doc__ or sys.modules[cls.__module__].__doc__ or "").strip()
+            first = doc.splitlines()[0] if doc else ""
+            tag = f" [{kind}]" if kind and kind != "vae" else ""
+            print(f"  {name:<16}{tag} {first}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- plumbing
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="rdlab", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    t = sub.add_parser("train", help="run one trial (no Ray, no MLflow)")
+    t.add_argument("--config", help="trial YAML (dataset/model/train/objective/eval)")
+    t.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a config field, e.g. objective.beta=0.5 (repeatable)",
+    )
+    t.add_argument("--out", required=True, help="output directory (resumes if it holds a run)")
+    t.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
+    t.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
+    t.set_defaults(func=cmd_train)
+
+    m = sub.add_parser("models", help="list model, σ-policy and dataset plugins")
+    m.set_defaults(func=cmd_models)
+
+    for name, register in _extra_commands():
+        register(sub, name)
+    return p
+
+
+def _extra_commands() -> list[tuple[str, Callable[[Any, str], None]]]:
+    """Subcommands living beside their code (study, frontier, eval), registered lazily."""
+    out: list[tuple[str, Callable[[Any, str], None]]] = []
+    for name, module in (
+        ("study", "rdlab.tune.cli"),
+        ("frontier", "rdlab.frontier.cli"),
+        ("eval", "rdlab.evaluate.cli"),
+    ):
+        try:
+            mod = __import__(module, fromlist=["register"])
+        except ModuleNotFoundError:
+            continue
+        reg = getattr(mod, "register", None)
+        if reg is not None:
+            out.append((name, reg))
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        rc: int = args.func(args)
+    except SpecError as err:
+        return fail(err)
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())

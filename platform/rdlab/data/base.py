@@ -1,0 +1,147 @@
+"""The dataset interface. Small data lives as one tensor on the training device and
+batches are index slices: no per-example Python, no worker processes (issue 8 measures it).
+
+Every source has fixed ``val`` and ``test`` splits; ``train_batches`` yields an epoch's
+batches, either slices of a fixed training tensor or fresh samples for generated data
+(004's "large sample limit": 100 new points per batch). Shuffling and sampling use a
+generator seeded by (seed, epoch), so a resumed trial sees exactly the same batches.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import torch
+from pydantic import BaseModel, ConfigDict
+from torch import Tensor
+
+from rdlab.registry import Registry
+
+DATASETS: Registry[Any] = Registry("dataset", group="rdlab.datasets")
+SPLITS = ("train", "val", "test")
+
+
+class NoOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def epoch_generator(seed: int, epoch: int, salt: int = 0) -> torch.Generator:
+    g = torch.Generator()
+    g.manual_seed((seed * 1_000_003 + epoch * 7_919 + salt) % (2**63 - 1))
+    return g
+
+
+class DataSource(ABC):
+    """Base class of dataset plugins. ``shape`` is one example's shape; values are floats
+    (images scaled to [0, 1])."""
+
+    Options: ClassVar[type[BaseModel]] = NoOptions
+    is_image: ClassVar[bool] = False
+    shape: tuple[int, ...]
+
+    def __init__(
+        self, *, val_fraction: float, test_fraction: float, seed: int, root: str | None
+    ) -> None:
+        self.val_fraction = val_fraction
+        self.test_fraction = test_fraction
+        self.seed = seed
+        self.root = root
+        self.device = torch.device("cpu")
+
+    @abstractmethod
+    def split(self, name: str) -> Tensor:
+        """The whole split as one float tensor [N, *shape] on ``self.device``."""
+
+    @abstractmethod
+    def train_batches(self, epoch: int, batch_size: int) -> Iterator[Tensor]:
+        """One epoch of training batches, deterministic in (seed, epoch)."""
+
+    def to(self, device: torch.device) -> DataSource:
+        self.device = device
+        return self
+
+    @property
+    def dim(self) -> int:
+        n = 1
+        for s in self.shape:
+            n *= s
+        return n
+
+
+class TensorSource(DataSource):
+    """A dataset held in memory: subclasses implement :meth:`load` → {split: tensor}."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._splits: dict[str, Tensor] | None = None
+
+    @abstractmethod
+    def load(self) -> dict[str, Tensor]:
+        """All three splits, float (or uint8 for 8-bit images, scaled on use)."""
+
+    def _data(self) -> dict[str, Tensor]:
+        if self._splits is None:
+            self._splits = {k: v.to(self.device) for k, v in self.load().items()}
+        return self._splits
+
+    def to(self, device: torch.device) -> DataSource:
+        super().to(device)
+        if self._splits is not None:
+            self._splits = {k: v.to(device) for k, v in self._splits.items()}
+        return self
+
+    @staticmethod
+    def _float(x: Tensor) -> Tensor:
+        return x.float().div_(255.0) if x.dtype == torch.uint8 else x
+
+    def split(self, name: str) -> Tensor:
+        return self._float(self._data()[name])
+
+    def train_batches(self, epoch: int, batch_size: int) -> Iterator[Tensor]:
+        data = self._data()["train"]
+        perm = torch.randperm(data.shape[0], generator=epoch_generator(self.seed, epoch))
+        perm = perm.to(data.device)
+        for i in range(0, data.shape[0], batch_size):
+            yield self._float(data[perm[i : i + batch_size]])
+
+    def num_train(self) -> int:
+        return int(self._data()["train"].shape[0])
+
+
+def split_indices(
+    n: int, val_fraction: float, test_fraction: float, seed: int
+) -> dict[str, Tensor]:
+    """A seeded random partition of range(n) into train/val/test."""
+    g = torch.Generator().manual_seed(seed)
+    perm = torch.randperm(n, generator=g)
+    n_test = round(n * test_fraction)
+    n_val = round(n * val_fraction)
+    return {
+        "test": perm[:n_test],
+        "val": perm[n_test : n_test + n_val],
+        "train": perm[n_test + n_val :],
+    }
+
+
+class GeneratedSource(DataSource):
+    """Data drawn from a known distribution: fresh samples every batch, fixed val/test."""
+
+    batches_per_epoch: int
+    n_eval: int
+
+    @abstractmethod
+    def sample(self, n: int, generator: torch.Generator) -> Tensor:
+        """n fresh examples [n, *shape] (on CPU)."""
+
+    def split(self, name: str) -> Tensor:
+        if name == "train":
+            return self.sample(self.n_eval, epoch_generator(self.seed, -1, salt=1)).to(self.device)
+        salt = {"val": 2, "test": 3}[name]
+        return self.sample(self.n_eval, epoch_generator(self.seed, -1, salt=salt)).to(self.device)
+
+    def train_batches(self, epoch: int, batch_size: int) -> Iterator[Tensor]:
+        g = epoch_generator(self.seed, epoch)
+        for _ in range(self.batches_per_epoch):
+            yield self.sample(batch_size, g).to(self.device)

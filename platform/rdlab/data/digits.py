@@ -1,0 +1,34 @@
+"""``digits``: scikit-learn's 8×8 handwritten digits (1,797 images, shipped inside the
+package, so nothing is downloaded), scaled from 0–16 to [0, 1]. The embedded default."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from rdlab.data.base import DATASETS, TensorSource, split_indices
+
+
+@DATASETS.register("digits")
+class Digits(TensorSource):
+    is_image = True
+    shape = (1, 8, 8)
+
+    def load(self) -> dict[str, Tensor]:
+        from sklearn.datasets import load_digits
+
+        x = (
+            torch.tensor(load_digits().data, dtype=torch.float32)
+            .div_(16.0)
+            .reshape(-1, *self.shape)
+        )
+        idx = split_indices(x.shape[0], self.val_fraction, self.test_fraction, self.seed)
+        return {k: x[v].contiguous() for k, v in idx.items()}
+
+    def labels(self) -> dict[str, Tensor]:
+        """Class labels per split (the in-project Fréchet classifier trains on them)."""
+        from sklearn.datasets import load_digits
+
+        y = torch.tensor(load_digits().target, dtype=torch.long)
+        idx = split_indices(y.shape[0], self.val_fraction, self.test_fraction, self.seed)
+        return {k: y[v] for k, v in idx.items()}

@@ -1,0 +1,110 @@
+"""The model plugin interface: a Gaussian VAE encoder/decoder pair, and its registry.
+
+A model maps x → (μ_z, log σ_z²) and z → decoder features → μ_x. σ policies that need a
+per-dimension head (``learned_vector``, ``staged``) ask the model for a fresh copy of its
+output head (:meth:`VAEModel.make_output_head`), so adding a policy never rewrites a model.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from pydantic import BaseModel, ConfigDict
+from torch import Tensor, nn
+
+from rdlab.registry import Registry
+
+MODELS: Registry[Any] = Registry("model", group="rdlab.models")
+
+
+class NoOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass
+class VAEOutput:
+    """Everything one forward pass yields; every model returns exactly this."""
+
+    mu_z: Tensor  # [B, J]
+    logvar_z: Tensor  # [B, J]
+    z: Tensor  # [B, J], a reparameterised sample (or μ_z when not sampling)
+    x_mean: Tensor  # [B, *data_shape]
+    features: Tensor  # decoder's last hidden representation, input of the output heads
+
+
+class VAEModel(nn.Module, ABC):
+    """Base class of every VAE model plugin.
+
+    Subclasses set ``Options`` (a pydantic model of their plugin options), build
+    ``self.mean_head = self.make_output_head()`` in ``__init__`` and implement the three
+    abstract methods. ``data_shape`` is one example's shape, e.g. (1, 28, 28) or (2,).
+    """
+
+    kind: ClassVar[str] = "vae"
+    Options: ClassVar[type[BaseModel]] = NoOptions
+    mean_head: nn.Module
+
+    def __init__(self, data_shape: tuple[int, ...], latent_dim: int) -> None:
+        super().__init__()
+        self.data_shape = tuple(data_shape)
+        self.latent_dim = latent_dim
+
+    @abstractmethod
+    def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """x [B, *data_shape] → (μ_z, log σ_z²), each [B, J]."""
+
+    @abstractmethod
+    def decode_features(self, z: Tensor) -> Tensor:
+        """z [B, J] → the decoder's features, the input of :meth:`make_output_head` heads."""
+
+    @abstractmethod
+    def make_output_head(self) -> nn.Module:
+        """A fresh head mapping decoder features → a tensor shaped [B, *data_shape]."""
+
+    def decode(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        feats = self.decode_features(z)
+        return self.mean_head(feats), feats
+
+    def forward(self, x: Tensor, sample: bool = True) -> VAEOutput:
+        mu, logvar = self.encode(x)
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if sample else mu
+        x_mean, feats = self.decode(z)
+        return VAEOutput(mu_z=mu, logvar_z=logvar, z=z, x_mean=x_mean, features=feats)
+
+
+class Discriminator(nn.Module, ABC):
+    """A discriminator plugin (002's PatchGAN): x → logits per patch, [B, P]."""
+
+    kind: ClassVar[str] = "discriminator"
+    Options: ClassVar[type[BaseModel]] = NoOptions
+
+    def __init__(self, data_shape: tuple[int, ...], channels: int = 32) -> None:
+        super().__init__()
+        self.data_shape = tuple(data_shape)
+
+    @abstractmethod
+    def forward(self, x: Tensor) -> Tensor: ...
+
+
+def zero_last_layer(head: nn.Module) -> nn.Module:
+    """Zero the head's last weighted layer so its output starts at exactly 0 (σ = 1)."""
+    last = [m for m in head.modules() if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d))]
+    if last:
+        nn.init.zeros_(last[-1].weight)
+        if last[-1].bias is not None:
+            nn.init.zeros_(last[-1].bias)
+    return head
+
+
+def build_model(
+    name: str, data_shape: tuple[int, ...], latent_dim: int, options: dict[str, Any]
+) -> VAEModel:
+    from rdlab.plugins import model_registry
+
+    cls = model_registry().get(name, "model.name")
+    opts = cls.Options(**options)
+    model: VAEModel = cls(data_shape, latent_dim, **opts.model_dump())
+    return model

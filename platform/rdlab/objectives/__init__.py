@@ -1,0 +1,1 @@
+"""The VAE objective family: pure loss terms, σ policies, and their weighted composition."""

@@ -1,0 +1,29 @@
+"""``learned_pixel``: one learned log σ per data dimension, not input-dependent (σ-VAE)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from rdlab.model import VAEModel, VAEOutput
+from rdlab.objectives.sigma.base import SIGMA_POLICIES, SigmaPolicy
+from rdlab.objectives.sigma.learned_scalar import LearnedOptions
+
+
+@SIGMA_POLICIES.register("learned_pixel")
+class LearnedPixel(SigmaPolicy):
+    Options = LearnedOptions
+    per_dimension = True
+
+    def __init__(self, min_log_sigma: float | None = -6.0, init: float = 0.0) -> None:
+        super().__init__(min_log_sigma)
+        self.init = float(init)
+        self.raw = nn.Parameter(torch.zeros(0))
+
+    def setup(self, model: VAEModel, epochs: int) -> None:
+        # The shape is only known once the data is: [1, *data_shape].
+        with torch.no_grad():
+            self.raw = nn.Parameter(torch.full((1, *model.data_shape), self.init))
+
+    def log_sigma(self, x: Tensor, out: VAEOutput) -> Tensor:
+        return self.floor(self.raw)
