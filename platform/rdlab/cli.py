@@ -29,6 +29,19 @@ def fail(err: SpecError) -> int:
     return EXIT_BAD_INPUT
 
 
+def run_guarded(fn: Callable[[], int]) -> int:
+    """Run ``fn``; bad input becomes one line on stderr and exit status 2."""
+    try:
+        return fn()
+    except SpecError as err:
+        return fail(err)
+
+
+def parser(prog: str | None = None, description: str | None = None) -> argparse.ArgumentParser:
+    """An argparse parser whose errors are one line and exit 2, as rdlab's are."""
+    return _Parser(prog=prog, description=description)
+
+
 # ----------------------------------------------------------------------------- train
 def cmd_train(args: argparse.Namespace) -> int:
     from rdlab.config import apply_overrides, load_yaml, trial_config
@@ -91,7 +104,7 @@ def _extra_commands() -> list[tuple[str, Callable[[Any, str], None]]]:
     """Subcommands living beside their code (study, frontier, eval), registered lazily."""
     out: list[tuple[str, Callable[[Any, str], None]]] = []
     for name, module in (
-        ("study", "rdlab.tune.cli"),
+        ("study", "rdlab.study.cli"),
         ("frontier", "rdlab.frontier.cli"),
         ("eval", "rdlab.evaluate.cli"),
     ):
@@ -107,11 +120,7 @@ def _extra_commands() -> list[tuple[str, Callable[[Any, str], None]]]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        rc: int = args.func(args)
-    except SpecError as err:
-        return fail(err)
-    return rc
+    return run_guarded(lambda: int(args.func(args)))
 
 
 if __name__ == "__main__":

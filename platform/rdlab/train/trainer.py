@@ -48,7 +48,11 @@ class TrialResult:
 
 
 class Callback(Protocol):
+    """Every hook is optional; a callback implements the ones it needs."""
+
     def on_start(self, trainer: Trainer) -> None: ...
+    def on_epoch_metrics(self, trainer: Trainer, epoch: int, metrics: dict[str, float]) -> None:
+        ...
     def on_epoch_end(self, trainer: Trainer, report: EpochReport) -> None: ...
     def on_end(self, trainer: Trainer, result: TrialResult) -> None: ...
 
@@ -243,6 +247,8 @@ class Trainer:
             }
             self.history.append(metrics)
             self.last_finite = metrics
+            for cb in self.callbacks:  # before the checkpoint, so buffers they keep are in it
+                _call(cb, "on_epoch_metrics", self, self.epoch, metrics)
             due = self.epoch % self.cfg.train.checkpoint_every == 0
             ckpt = self.save() if due or self.epoch == self.cfg.train.epochs else None
             report = EpochReport(self.epoch, metrics, ckpt)

@@ -1,0 +1,1 @@
+"""Studies: a validated spec (many trials), its search space, and the RD-point rows."""

@@ -1,0 +1,41 @@
+"""``rdlab study run SPEC [--smoke-test] [--storage DIR] [--tracking-uri URI] [--resume]``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from rdlab.config import load_yaml
+    from rdlab.study.runner import run_study, smoke_spec
+
+    data = load_yaml(args.spec)
+    if args.smoke_test:
+        data = smoke_spec(data)
+    return run_study(data, Path(args.storage), args.tracking_uri, args.resume)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from rdlab.config import load_yaml
+    from rdlab.study.spec import describe, parse_spec
+
+    spec = parse_spec(load_yaml(args.spec))
+    print(f"ok: {describe(spec)}")
+    return 0
+
+
+def register(sub: Any, name: str) -> None:
+    study = sub.add_parser(name, help="run or check a study spec")
+    verbs = study.add_subparsers(dest="verb", required=True, parser_class=type(study))
+    run = verbs.add_parser("run", help="run a study (Ray Tune + Optuna + MLflow)")
+    run.add_argument("spec", help="study spec YAML (DESIGN §5)")
+    run.add_argument("--smoke-test", action="store_true", help="two tiny trials")
+    run.add_argument("--storage", default="runs", help="storage root (default ./runs)")
+    run.add_argument("--tracking-uri", default=None, help="MLflow tracking URI")
+    run.add_argument("--resume", action="store_true", help="continue an interrupted study")
+    run.set_defaults(func=cmd_run)
+    check = verbs.add_parser("check", help="validate a spec without running it")
+    check.add_argument("spec")
+    check.set_defaults(func=cmd_check)

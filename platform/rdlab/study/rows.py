@@ -1,0 +1,110 @@
+"""RD-point rows (DESIGN §6): one row per trial and evaluated split at the end of training,
+plus per-epoch rows with ``epoch`` set. Pure: a trial's facts in, dicts out."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from rdlab.config import flatten
+
+METRIC_COLUMNS = (
+    "rate",
+    "mse",
+    "nll",
+    "nll_opt",
+    "elbo",
+    "bpd",
+    "iwae",
+    "active_units",
+    "log_sigma_x",
+    "agg_kl",
+    "fd_prior",
+    "fd_gmm",
+    "fd_recon",
+)
+
+
+def config_columns(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The identifying columns of a trial, from its YAML-shaped resolved config."""
+    obj = cfg.get("objective", {})
+    sig = obj.get("sigma", {})
+    mix = obj.get("mixture", {})
+    return {
+        "dataset": cfg.get("dataset", {}).get("name"),
+        "model": cfg.get("model", {}).get("name"),
+        "sigma_policy": sig.get("policy"),
+        "beta": float(obj.get("beta", math.nan)),
+        "sigma_value": float(sig["value"])
+        if sig.get("policy") == "fixed" and "value" in sig
+        else (1.0 if sig.get("policy") == "fixed" else None),
+        "kl_g": float(mix.get("kl_g", 0.0)),
+        "kl_i": float(mix.get("kl_i", 0.0)),
+        "l1": float(obj.get("l1", 0.0)),
+        "adversarial": float(obj.get("adversarial", {}).get("weight", 0.0)),
+        "latent_dim": int(cfg.get("model", {}).get("latent_dim", 0)),
+        "seed": int(cfg.get("train", {}).get("seed", 0)),
+        "params": json.dumps(flatten(cfg), sort_keys=True, default=str),
+    }
+
+
+def _metric_values(m: dict[str, Any]) -> dict[str, float | None]:
+    out: dict[str, float | None] = {}
+    for k in METRIC_COLUMNS:
+        v = m.get(k)
+        out[k] = float(v) if isinstance(v, (int, float)) else None
+    return out
+
+
+def trial_rows(
+    *,
+    study: str,
+    trial_id: str,
+    run_id: str | None,
+    status: str,
+    cfg: dict[str, Any],
+    history: list[dict[str, float]],
+    final: dict[str, dict[str, float]],
+    splits: list[str],
+    wall_s: float,
+    artifacts: list[str] | None = None,
+) -> list[dict[str, Any]]:
+    """All rows of one trial. Splits missing from ``final`` (failed trials) get null
+    metrics, so every trial has exactly one final row per evaluated split."""
+    base = {
+        "study": study,
+        "trial_id": trial_id,
+        "mlflow_run_id": run_id or "",
+        **config_columns(cfg),
+    }
+    rows: list[dict[str, Any]] = []
+    for h in history:
+        for split in ("train", "val"):
+            m = {k.split("/", 1)[1]: v for k, v in h.items() if k.startswith(split + "/")}
+            if m:
+                rows.append(
+                    {
+                        **base,
+                        "status": status,
+                        "split": split,
+                        "epoch": int(h["epoch"]),
+                        "wall_s": None,
+                        "artifacts": None,
+                        **_metric_values(m),
+                    }
+                )
+    for split in splits:
+        m = final.get(split, {})
+        rows.append(
+            {
+                **base,
+                "status": status,
+                "split": split,
+                "epoch": None,
+                "wall_s": float(wall_s),
+                "artifacts": json.dumps(list(artifacts or [])),
+                **_metric_values(m),
+            }
+        )
+    return rows

@@ -1,0 +1,189 @@
+"""The study spec (DESIGN §5): a base trial config plus search, resources and failure
+policy — validated in full before Ray starts. Every error names its field, e.g.
+``search.scheduler: ASHA needs a single objective …``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from rdlab.config import TrialConfig, get_path, set_path, spec_error_from_pydantic, trial_config
+from rdlab.errors import SpecError
+from rdlab.study.space import Param, grid_points, parse_space
+
+ALGORITHMS = ("optuna-tpe", "optuna-nsga2", "grid", "random")
+# Metrics a study can optimise: the per-split values every trial reports (DESIGN §2).
+METRICS = ("rate", "mse", "nll", "nll_opt", "elbo", "bpd", "loss", "log_sigma_x")
+TRIAL_KEYS = ("dataset", "model", "train", "objective", "eval")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Objective(_Strict):
+    metric: str
+    mode: Literal["min", "max"]
+    split: Literal["train", "val"] = "val"
+
+    @field_validator("metric")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if v not in METRICS:
+            raise ValueError(f"unknown metric {v!r}; known: {', '.join(METRICS)}")
+        return v
+
+    @property
+    def key(self) -> str:
+        return f"{self.split}/{self.metric}"
+
+
+class Scheduler(_Strict):
+    name: Literal["asha"] = "asha"
+    grace_period: int = Field(2, ge=1)
+    reduction_factor: float = Field(3.0, gt=1.0)
+
+
+class Search(_Strict):
+    algorithm: Literal["optuna-tpe", "optuna-nsga2", "grid", "random"] = "optuna-tpe"
+    objectives: tuple[Objective, ...] = (
+        Objective(metric="rate", mode="min"),
+        Objective(metric="nll_opt", mode="min"),
+    )
+    num_samples: int = Field(16, ge=1, le=100000)
+    space: dict[str, Any] = Field(default_factory=dict)
+    scheduler: Scheduler | None = None
+    seed: int = Field(0, ge=0)  # the sampler's seed: the same spec proposes the same trials
+
+    @field_validator("objectives")
+    @classmethod
+    def _one_or_two(cls, v: tuple[Objective, ...]) -> tuple[Objective, ...]:
+        if not 1 <= len(v) <= 2:
+            raise ValueError(f"give one or two objectives, got {len(v)}")
+        return v
+
+
+class Resources(_Strict):
+    cpu: float = Field(1.0, gt=0.0, le=1024)
+    gpu: float = Field(0.0, ge=0.0, le=64)  # fractional GPUs pack trials on one device
+
+
+class SpecModel(_Strict):
+    study: str = "rd-study"
+    dataset: dict[str, Any] = Field(default_factory=dict)
+    model: dict[str, Any] = Field(default_factory=dict)
+    train: dict[str, Any] = Field(default_factory=dict)
+    objective: dict[str, Any] = Field(default_factory=dict)
+    eval: dict[str, Any] = Field(default_factory=dict)
+    search: Search = Search()
+    seeds: tuple[int, ...] = ()
+    resources: Resources = Resources()
+    max_concurrent: int = Field(2, ge=1, le=10000)
+    max_failures: int = Field(1, ge=0, le=100)  # retries per trial before it counts as failed
+    checkpoint_every: int | None = Field(None, ge=1)
+
+    @field_validator("study")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", v):
+            raise ValueError("must be 1–100 characters of letters, digits, '_', '.', '-'")
+        return v
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if len(set(v)) != len(v) or any(s < 0 for s in v):
+            raise ValueError(f"must be distinct non-negative integers, got {list(v)}")
+        return v
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """A validated study: the model above, the base trial config and the parsed space."""
+
+    model: SpecModel
+    base: dict[str, Any]  # YAML-shaped base trial config
+    base_config: TrialConfig
+    params: list[Param] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.model.study
+
+    @property
+    def search(self) -> Search:
+        return self.model.search
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.search.objectives) > 1
+
+
+def _check_point(base: dict[str, Any], point: dict[str, Any], field_name: str) -> None:
+    data = base
+    for path, value in point.items():
+        data = set_path(data, path, value)
+    try:
+        trial_config(data)
+    except SpecError as err:
+        # A path that is not a config field shows as an unknown key at that path.
+        raise SpecError(field_name, err.message if err.field in field_name else str(err)) from None
+
+
+def _validate_space(base: dict[str, Any], params: list[Param]) -> None:
+    """Every value a parameter can take must give a valid trial config (unknown paths,
+    unknown plugin names in a choice, out-of-range bounds are caught here, before Ray)."""
+    for p in params:
+        cond = {dep: vals[0] for dep, vals in p.when}
+        for v in p.representatives():
+            _check_point(base, {**cond, p.path: v}, f"search.space.{p.path}")
+
+
+def parse_spec(data: Any) -> StudySpec:
+    if not isinstance(data, dict):
+        raise SpecError("spec", f"must be a mapping, got {type(data).__name__}")
+    try:
+        model = SpecModel.model_validate(data)
+    except ValidationError as err:
+        raise spec_error_from_pydantic(err, SpecModel) from None
+    base = {k: data[k] for k in TRIAL_KEYS if k in data}
+    base_config = trial_config(base)
+    s = model.search
+    params = parse_space(s.space)
+    if not params and s.algorithm in ("optuna-tpe", "optuna-nsga2", "random"):
+        raise SpecError("search.space", f"is empty; {s.algorithm} needs at least one parameter")
+    for p in params:
+        if p.path.split(".")[0] not in TRIAL_KEYS:
+            raise SpecError(
+                f"search.space.{p.path}", f"must be a path under {', '.join(TRIAL_KEYS)}"
+            )
+    _validate_space(base, params)
+    if s.algorithm == "grid":
+        grid_points(params)  # refuses non-choice domains
+    if s.scheduler is not None and len(s.objectives) > 1:
+        raise SpecError(
+            "search.scheduler",
+            "ASHA stops trials on one metric, so it needs a "
+            "single objective; with two objectives every trial must finish for "
+            "the frontier to be fair. Remove the scheduler or one objective",
+        )
+    if s.scheduler is not None and s.algorithm == "grid":
+        pass  # ASHA with a grid is fine: stopped points are marked stopped_early
+    if model.seeds and any(p.path == "train.seed" for p in params):
+        raise SpecError("seeds", "train.seed is also a search parameter; use one or the other")
+    return StudySpec(model=model, base=base, base_config=base_config, params=params)
+
+
+def describe(spec: StudySpec) -> str:
+    s = spec.search
+    objs = ", ".join(f"{o.mode} {o.key}" for o in s.objectives)
+    size = len(grid_points(spec.params)) if s.algorithm == "grid" else s.num_samples
+    reps = max(1, len(spec.model.seeds))
+    return (
+        f"study {spec.name}: {s.algorithm}, {size} configurations × {reps} seed(s), "
+        f"objectives [{objs}], {get_path(spec.base, 'dataset.name', 'digits')}"
+    )
