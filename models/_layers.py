@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from rdlab.errors import SpecError
 from torch import Tensor, nn
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
@@ -13,6 +14,14 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
     "leaky_relu": nn.LeakyReLU,
     "tanh": nn.Tanh,
 }
+
+
+def image_shape(data_shape: tuple[int, ...], name: str, field: str) -> tuple[int, int, int]:
+    """(C, H, W) of an image plugin's data shape; anything else is refused naming ``field``."""
+    if len(data_shape) != 3:
+        raise SpecError(field, f"{name!r} needs image data [C, H, W], got {tuple(data_shape)}")
+    c, h, w = data_shape
+    return c, h, w
 
 
 class Reshape(nn.Module):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 from rdlab.model import MODELS, VAEModel
-from rdlab.models._layers import ACTIVATIONS, ResidualConvBlock, num_downsamples
+from rdlab.models._layers import ACTIVATIONS, ResidualConvBlock, image_shape, num_downsamples
 from torch import Tensor, nn
 
 
@@ -17,15 +17,6 @@ class ConvOptions(BaseModel):
     channels: int = Field(32, ge=1, le=1024)  # width of the first stage; doubles per stage
     blocks_per_stage: int = Field(1, ge=0, le=8)
     activation: str = Field("relu", pattern="^(relu|silu|elu|leaky_relu)$")
-
-
-def _check_image(data_shape: tuple[int, ...], name: str) -> tuple[int, int, int]:
-    if len(data_shape) != 3:
-        from rdlab.errors import SpecError
-
-        raise SpecError("model.name", f"{name!r} needs image data [C, H, W], got {data_shape}")
-    c, h, w = data_shape
-    return c, h, w
 
 
 @MODELS.register("conv")
@@ -42,7 +33,7 @@ class ConvVAE(VAEModel):
         activation: str = "relu",
     ) -> None:
         super().__init__(data_shape, latent_dim)
-        c, h, w = _check_image(self.data_shape, type(self).__name__)
+        c, h, w = image_shape(self.data_shape, type(self).__name__, "model.name")
         act = ACTIVATIONS[activation]
         n = num_downsamples(min(h, w))
         widths = [channels * 2**i for i in range(n + 1)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rdlab.model import MODELS, Discriminator
+from rdlab.models._layers import image_shape
 from torch import Tensor, nn
 
 
@@ -10,7 +11,7 @@ from torch import Tensor, nn
 class PatchGAN(Discriminator):
     def __init__(self, data_shape: tuple[int, ...], channels: int = 32) -> None:
         super().__init__(data_shape, channels)
-        c, h, _ = self.data_shape
+        c, h, _ = image_shape(self.data_shape, "patchgan", "objective.adversarial.discriminator")
         layers: list[nn.Module] = []
         ch_in, ch = c, channels
         # Stride-2 stages until the map is ~4 wide: the receptive field is then a patch.

@@ -195,9 +195,11 @@ def spec_error_from_pydantic(
     return SpecError(field, msg)
 
 
-def _validate_plugin_options(section: _Plugin, name: str, field: str, options_cls: Any) -> None:
+def _validate_plugin_options(section: _Plugin, name: str, field: str, options_cls: Any) -> Any:
+    """The section with its options validated and normalised (``'1e-1'`` → 0.1), so the
+    resolved config, checkpoints, MLflow params and Parquet columns hold typed values."""
     try:
-        options_cls(**section.options())
+        opts = options_cls(**section.options())
     except ValidationError as err:
         e = spec_error_from_pydantic(err, options_cls, prefix=field + ".")
         if err.errors()[0]["type"] == "extra_forbid" or e.message.startswith("unknown key"):
@@ -206,23 +208,31 @@ def _validate_plugin_options(section: _Plugin, name: str, field: str, options_cl
         raise e from None
     except TypeError as err:  # a non-string key in the mapping
         raise SpecError(field, str(err)) from None
+    common = {k: getattr(section, k) for k in type(section).model_fields}
+    return type(section)(**common, **opts.model_dump(mode="json"))
 
 
-def check_plugins(cfg: TrialConfig) -> None:
-    """Resolve every plugin name and validate its options; unknown names list known ones."""
+def check_plugins(cfg: TrialConfig) -> TrialConfig:
+    """Resolve every plugin name and validate its options; unknown names list known ones.
+
+    Returns the config with plugin options normalised to their declared types.
+    """
+    from rdlab.data import build_dataset
     from rdlab.plugins import dataset_registry, model_registry, sigma_registry
 
     ds = dataset_registry().get(cfg.dataset.name, "dataset.name")
-    _validate_plugin_options(cfg.dataset, cfg.dataset.name, "dataset", ds.Options)
-    from rdlab.data import build_dataset
-
-    build_dataset(cfg.dataset)  # cheap: checks files are present, loads nothing yet
+    dataset = _validate_plugin_options(cfg.dataset, cfg.dataset.name, "dataset", ds.Options)
+    build_dataset(dataset)  # cheap: checks files are present, loads nothing yet
+    if getattr(ds, "test_from_fraction", False) and "test" in cfg.eval.splits and \
+            dataset.test_fraction == 0:
+        raise SpecError("dataset.test_fraction", "is 0, so there is no test split to evaluate; "
+                        "set a test_fraction > 0 or eval.splits: [val]")
     mdl = model_registry().get(cfg.model.name, "model.name")
     if getattr(mdl, "kind", "vae") != "vae":
         raise SpecError("model.name", f"{cfg.model.name!r} is a {mdl.kind}, not a VAE model")
-    _validate_plugin_options(cfg.model, cfg.model.name, "model", mdl.Options)
+    model = _validate_plugin_options(cfg.model, cfg.model.name, "model", mdl.Options)
     pol = sigma_registry().get(cfg.objective.sigma.policy, "objective.sigma.policy")
-    _validate_plugin_options(
+    sigma = _validate_plugin_options(
         cfg.objective.sigma, cfg.objective.sigma.policy, "objective.sigma", pol.Options
     )
     adv = cfg.objective.adversarial
@@ -238,6 +248,8 @@ def check_plugins(cfg: TrialConfig) -> None:
                 "objective.adversarial.weight",
                 f"the PatchGAN term needs image data; {cfg.dataset.name!r} is not",
             )
+    objective = cfg.objective.model_copy(update={"sigma": sigma})
+    return cfg.model_copy(update={"dataset": dataset, "model": model, "objective": objective})
 
 
 def trial_config(data: dict[str, Any] | None, prefix: str = "") -> TrialConfig:
@@ -251,7 +263,7 @@ def trial_config(data: dict[str, Any] | None, prefix: str = "") -> TrialConfig:
     except ValidationError as err:
         raise spec_error_from_pydantic(err, TrialConfig, prefix) from None
     try:
-        check_plugins(cfg)
+        cfg = check_plugins(cfg)
     except SpecError as err:
         raise SpecError(prefix + err.field, err.message) from None
     return cfg

@@ -99,6 +99,19 @@ def zero_last_layer(head: nn.Module) -> nn.Module:
     return head
 
 
+def new_head_like(model: VAEModel, zero: bool = False) -> nn.Module:
+    """A fresh output head on the model's device and dtype (optionally zeroed: σ = 1).
+
+    σ policies call this from ``setup``, which may run after the model was moved or cast;
+    a head left on the CPU in float32 would then fail, or silently round, in the forward.
+    """
+    head = model.make_output_head()
+    if zero:
+        zero_last_layer(head)
+    ref = next(model.parameters(), None)
+    return head if ref is None else head.to(device=ref.device, dtype=ref.dtype)
+
+
 def build_model(
     name: str, data_shape: tuple[int, ...], latent_dim: int, options: dict[str, Any]
 ) -> VAEModel:

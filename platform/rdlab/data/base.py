@@ -17,6 +17,7 @@ import torch
 from pydantic import BaseModel, ConfigDict
 from torch import Tensor
 
+from rdlab.errors import SpecError
 from rdlab.registry import Registry
 
 DATASETS: Registry[Any] = Registry("dataset", group="rdlab.datasets")
@@ -110,14 +111,32 @@ class TensorSource(DataSource):
         return int(self._data()["train"].shape[0])
 
 
+def split_sizes(n: int, val_fraction: float, test_fraction: float) -> tuple[int, int]:
+    """(n_test, n_val) of n examples; a SpecError when the train or val split would be empty
+    (every trial trains, and validates after each epoch)."""
+    n_test = round(n * test_fraction)
+    n_val = round(n * val_fraction)
+    if n_val < 1:
+        raise SpecError(
+            "dataset.val_fraction",
+            f"must leave at least one validation example, got {val_fraction} of {n} examples",
+        )
+    if n - n_test - n_val < 1:
+        raise SpecError(
+            "dataset.val_fraction",
+            f"val_fraction + test_fraction must leave training examples, got "
+            f"{val_fraction} + {test_fraction} of {n} examples",
+        )
+    return n_test, n_val
+
+
 def split_indices(
     n: int, val_fraction: float, test_fraction: float, seed: int
 ) -> dict[str, Tensor]:
-    """A seeded random partition of range(n) into train/val/test."""
+    """A seeded random partition of range(n) into train/val/test; train must not be empty."""
+    n_test, n_val = split_sizes(n, val_fraction, test_fraction)
     g = torch.Generator().manual_seed(seed)
     perm = torch.randperm(n, generator=g)
-    n_test = round(n * test_fraction)
-    n_val = round(n * val_fraction)
     return {
         "test": perm[:n_test],
         "val": perm[n_test : n_test + n_val],

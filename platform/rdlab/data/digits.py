@@ -3,16 +3,25 @@ package, so nothing is downloaded), scaled from 0–16 to [0, 1]. The embedded d
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
-from rdlab.data.base import DATASETS, TensorSource, split_indices
+from rdlab.data.base import DATASETS, TensorSource, split_indices, split_sizes
+
+N_DIGITS = 1797
 
 
 @DATASETS.register("digits")
 class Digits(TensorSource):
     is_image = True
+    test_from_fraction = True  # the test split is carved out of the same 1,797 images
     shape = (1, 8, 8)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        split_sizes(N_DIGITS, self.val_fraction, self.test_fraction)  # refuse bad fractions now
 
     def load(self) -> dict[str, Tensor]:
         from sklearn.datasets import load_digits

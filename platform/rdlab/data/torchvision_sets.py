@@ -45,11 +45,14 @@ class TorchvisionSource(TensorSource):
     def check_present(self) -> None:
         path = data_root(self.root) / self.layout
         if not path.exists():
-            raise DataNotFoundError(
-                "dataset.root",
-                f"{self.tv_name} files not found: expected {path} (put the {self.tv_name} "
-                f"files there, or set dataset.root / $RDLAB_DATA; rdlab never downloads data)",
-            )
+            raise self.not_found(f"{self.tv_name} files not found: expected {path}")
+
+    def not_found(self, what: str) -> DataNotFoundError:
+        return DataNotFoundError(
+            "dataset.root",
+            f"{what} (put the {self.tv_name} files there, or set dataset.root / "
+            f"$RDLAB_DATA; rdlab never downloads data)",
+        )
 
     def _open(self, train: bool) -> Any:
         raise NotImplementedError
@@ -69,7 +72,12 @@ class TorchvisionSource(TensorSource):
         try:
             train, test = self._as_uint8(self._open(True)), self._as_uint8(self._open(False))
         except RuntimeError as err:  # torchvision's "Dataset not found" and integrity errors
-            raise DataNotFoundError("dataset.root", f"{self.tv_name}: {err}") from None
+            # Its message suggests download=True, which rdlab never does: keep the reason only.
+            reason = str(err).split(" You can use download=True")[0].rstrip(". ")
+            path = data_root(self.root) / self.layout
+            raise self.not_found(
+                f"{self.tv_name} files missing or incomplete under {path}: {reason}"
+            ) from None
         if self.max_examples:
             train = train[: self.max_examples]
         idx = split_indices(train.shape[0], self.val_fraction, 0.0, self.seed)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat
 from torch import Tensor
 
 from rdlab.data.base import DATASETS, GeneratedSource
@@ -19,7 +19,8 @@ from rdlab.data.base import DATASETS, GeneratedSource
 
 class ToyManifoldOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    noise: tuple[float, float, float] = (0.05, 0.01, 0.1)
+    # Noise std on the thirds t < −⅓, −⅓ ≤ t < ⅓, t ≥ ⅓ (moderate, small, large in 004).
+    noise: tuple[NonNegativeFloat, NonNegativeFloat, NonNegativeFloat] = (0.05, 0.01, 0.1)
     batches_per_epoch: int = Field(100, ge=1)
     n_eval: int = Field(2000, ge=1)
 

@@ -22,8 +22,15 @@ class LearnedPixel(SigmaPolicy):
 
     def setup(self, model: VAEModel, epochs: int) -> None:
         # The shape is only known once the data is: [1, *data_shape].
-        with torch.no_grad():
-            self.raw = nn.Parameter(torch.full((1, *model.data_shape), self.init))
+        ref = next(model.parameters(), None)
+        self.raw = nn.Parameter(
+            torch.full(
+                (1, *model.data_shape),
+                self.init,
+                dtype=None if ref is None else ref.dtype,
+                device=None if ref is None else ref.device,
+            )
+        )
 
     def log_sigma(self, x: Tensor, out: VAEOutput) -> Tensor:
         return self.floor(self.raw)

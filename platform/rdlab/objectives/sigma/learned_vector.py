@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from rdlab.model import VAEModel, VAEOutput, zero_last_layer
+from rdlab.model import VAEModel, VAEOutput, new_head_like
 from rdlab.objectives.sigma.base import SIGMA_POLICIES, SigmaPolicy
 
 
@@ -20,7 +20,7 @@ class LearnedVector(SigmaPolicy):
         self.head: nn.Module = nn.Identity()
 
     def setup(self, model: VAEModel, epochs: int) -> None:
-        self.head = zero_last_layer(model.make_output_head())
+        self.head = new_head_like(model, zero=True)
 
     def log_sigma(self, x: Tensor, out: VAEOutput) -> Tensor:
         raw: Tensor = self.head(out.features)

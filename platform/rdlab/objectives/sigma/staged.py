@@ -1,6 +1,11 @@
 """``staged``: 003 Algorithm 1. Stage 1 learns with the closed-form shared σ*² (eq. 10);
 stage 2 switches to an input-dependent per-dimension σ(z) (§3.4), floored at the σ*
 reached in stage 1 so the prediction cannot get stuck at tiny variances.
+
+Stage 2 continues from stage 1's optimum, as 003 says the model parameters do: the head
+predicts log σ relative to the floor, starting ``START_GAP`` below it, so the first stage-2
+σ is the floor's softplus image of that, about 1.13 σ* (a zero-initialised head read as
+log σ directly would restart at σ ≈ 1, throwing away stage 1's calibration when σ* ≪ 1).
 """
 
 from __future__ import annotations
@@ -11,9 +16,11 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
 
-from rdlab.model import VAEModel, VAEOutput, zero_last_layer
+from rdlab.model import VAEModel, VAEOutput, new_head_like
 from rdlab.objectives.sigma.base import SIGMA_POLICIES, ErrorTracker, SigmaPolicy
 from rdlab.objectives.terms import soft_floor
+
+START_GAP = 2.0  # stage 2 starts at log σ = floor + softplus(−2) ≈ floor + 0.13
 
 
 class StagedOptions(BaseModel):
@@ -49,7 +56,7 @@ class Staged(SigmaPolicy):
     def setup(self, model: VAEModel, epochs: int) -> None:
         if self.stage1_requested is None:
             self.stage1_epochs = max(1, epochs // 2)
-        self.head = zero_last_layer(model.make_output_head())
+        self.head = new_head_like(model, zero=True)
 
     def in_stage1(self) -> bool:
         return int(self.epoch) < self.stage1_epochs
@@ -77,7 +84,10 @@ class Staged(SigmaPolicy):
                 s2 = sq.mean().detach() if self.detach else sq.mean()
             return self.floor(0.5 * torch.log(s2.clamp_min(1e-30)))
         raw: Tensor = self.head(out.features)
-        return soft_floor(raw, self.stage2_floor())
+        floor = self.stage2_floor()
+        if floor is None:
+            return raw
+        return soft_floor(raw + (floor - START_GAP), floor)
 
     def describe(self) -> dict[str, float]:
         return {"stage": 1.0 if self.in_stage1() else 2.0}
