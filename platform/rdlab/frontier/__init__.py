@@ -1,0 +1,53 @@
+"""Frontier analysis of RD points (DESIGN §6): Parquet contract, Pareto sets, comparisons.
+
+One topic per module: ``schema``/``io`` (the rd_points.parquet contract), ``select`` (which
+rows are ranked), ``pareto``, ``hypervolume``, ``matched`` (distortion at matched rates),
+``dominance``, ``seeds`` (mean ± std over repeated seeds), ``analysis`` (all of it for one
+request), ``report`` (frontier.parquet, report.html, PNGs) and ``cli`` (``rdlab frontier``).
+Plotting lives in ``rdlab.dashboards`` and is imported only when a report is drawn.
+"""
+
+from __future__ import annotations
+
+from rdlab.frontier.analysis import Analysis, analyse
+from rdlab.frontier.dominance import Dominance, dominance, dominance_table
+from rdlab.frontier.hypervolume import hypervolume, hypervolume_by_group, reference_point
+from rdlab.frontier.io import (
+    RDPointsError,
+    merge_rd_points,
+    read_rd_points,
+    write_frontier,
+    write_rd_points,
+)
+from rdlab.frontier.matched import matched_rate_table
+from rdlab.frontier.pareto import frontier_points, pareto_flags, pareto_mask
+from rdlab.frontier.report import build_report, write_outputs
+from rdlab.frontier.schema import SCHEMA_VERSION
+from rdlab.frontier.seeds import aggregate_seeds, seed_frontier
+from rdlab.frontier.select import final_points
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Analysis",
+    "Dominance",
+    "RDPointsError",
+    "aggregate_seeds",
+    "analyse",
+    "build_report",
+    "dominance",
+    "dominance_table",
+    "final_points",
+    "frontier_points",
+    "hypervolume",
+    "hypervolume_by_group",
+    "matched_rate_table",
+    "merge_rd_points",
+    "pareto_flags",
+    "pareto_mask",
+    "read_rd_points",
+    "reference_point",
+    "seed_frontier",
+    "write_frontier",
+    "write_outputs",
+    "write_rd_points",
+]
