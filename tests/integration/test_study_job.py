@@ -26,7 +26,8 @@ def _mlflow_runs(db: Path, study: str) -> tuple[list[dict[str, str]], list[dict[
     df = mlflow.search_runs(experiment_names=[study], output_format="pandas")
     recs = df.to_dict("records")
     parents = [r for r in recs if r.get("tags.rdlab.role") == "parent"]
-    children = [r for r in recs if r.get("tags.mlflow.parentRunId")]
+    # pandas fills a missing tag with NaN (truthy), so test for a string id.
+    children = [r for r in recs if isinstance(r.get("tags.mlflow.parentRunId"), str)]
     return parents, children
 
 
