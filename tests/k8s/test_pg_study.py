@@ -22,9 +22,19 @@ def test_smoke_study_tracks_into_postgres(pg_mlflow_server: MlflowServer, tmp_pa
     uri = pg_mlflow_server.tracking_uri
     storage = tmp_path / "runs"
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "studies/rd_frontier.py"), "--smoke-test",
-         "--storage", str(storage), "--tracking-uri", uri],
-        capture_output=True, text=True, timeout=900)
+        [
+            sys.executable,
+            str(ROOT / "studies/rd_frontier.py"),
+            "--smoke-test",
+            "--storage",
+            str(storage),
+            "--tracking-uri",
+            uri,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     study = yaml.safe_load((ROOT / "studies/specs/default.yaml").read_text())["study"]
     assert not (storage / study / "mlflow.db").exists()  # nothing fell back to sqlite
