@@ -20,13 +20,13 @@ from rdlab.errors import SpecError
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class _Plugin(BaseModel):
     """``{name: X, <common fields>, <X's options>}``; options validated by X's ``Options``."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, allow_inf_nan=False)
 
     def options(self) -> dict[str, Any]:
         return dict(self.model_extra or {})

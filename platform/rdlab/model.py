@@ -8,8 +8,9 @@ output head (:meth:`VAEModel.make_output_head`), so adding a policy never rewrit
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, cast
 
 import torch
 from pydantic import BaseModel, ConfigDict
@@ -45,6 +46,9 @@ class VAEModel(nn.Module, ABC):
 
     kind: ClassVar[str] = "vae"
     Options: ClassVar[type[BaseModel]] = NoOptions
+    # True for models that also implement :class:`BetaConditioned` (the multi-rate VAE):
+    # the trainer then draws β per batch and the evaluation sweeps a β grid.
+    beta_conditioned: ClassVar[bool] = False
     mean_head: nn.Module
 
     def __init__(self, data_shape: tuple[int, ...], latent_dim: int) -> None:
@@ -73,6 +77,25 @@ class VAEModel(nn.Module, ABC):
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if sample else mu
         x_mean, feats = self.decode(z)
         return VAEOutput(mu_z=mu, logvar_z=logvar, z=z, x_mean=x_mean, features=feats)
+
+
+class BetaConditioned(Protocol):
+    """What a model with ``beta_conditioned = True`` adds (Bae et al. 2023's multi-rate VAE).
+
+    ``forward(x, sample, log_beta)`` runs the network at one log β (a float, or a [B] tensor);
+    :meth:`conditioned` does the same for a block of ``encode``/``decode`` calls, so the
+    evaluation code runs unchanged at each β of :meth:`sweep_betas`. Training draws log β
+    uniformly from :meth:`log_beta_range` once per batch.
+    """
+
+    def log_beta_range(self) -> tuple[float, float]: ...
+    def sweep_betas(self) -> list[float]: ...
+    def conditioned(self, log_beta: float | Tensor) -> AbstractContextManager[None]: ...
+
+
+def as_beta_conditioned(model: VAEModel) -> BetaConditioned | None:
+    """The model as a :class:`BetaConditioned`, or None for an ordinary model."""
+    return cast(BetaConditioned, model) if model.beta_conditioned else None
 
 
 class Discriminator(nn.Module, ABC):

@@ -50,6 +50,7 @@ class ModelCase:
 
 MODELS: list[ModelCase] = [
     ModelCase("mlp_resnet", {"hidden": 32, "blocks": 1}),
+    ModelCase("multirate_mlp", {"hidden": 32, "blocks": 1}),
     ModelCase("conv", {"channels": 8, "blocks_per_stage": 1}, shapes=IMAGES),
     ModelCase("resnet_v2", {"channels": 8, "blocks_per_stage": 1}, shapes=IMAGES),
     ModelCase("patchgan", {"channels": 8}, shapes=IMAGES),  # a discriminator

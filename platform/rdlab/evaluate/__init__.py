@@ -1,13 +1,16 @@
-"""End-of-trial evaluation (issue 4 extends it: IWAE, latent diagnostics, sample quality)."""
+"""End-of-trial evaluation (issue 4): likelihood bounds, latent diagnostics, sample quality,
+pictures. :func:`evaluate_trial` composes the pure pieces; one topic per module:
+
+- :mod:`.iwae` — the importance-weighted bound with a proper decoder density (Burda et al.);
+- :mod:`.latent` — active units, rate per dimension, the GMM aggregate-posterior gap (003 §3.5);
+- :mod:`.frechet`, :mod:`.classifier`, :mod:`.inception` — Fréchet distances without internet;
+- :mod:`.pictures` (numbers) and :mod:`.render` (PNG) — reconstructions, samples, σ maps
+  (003 §5.4), the σ curve (004 §4.3), 004 Fig. 4's scatter layout for 2-D data;
+- :mod:`.cli` — ``rdlab eval CHECKPOINT``.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from rdlab.evaluate.trial import evaluate_trial, resolve_cache_dir
 
-if TYPE_CHECKING:
-    from rdlab.train.trainer import Trainer
-
-
-def evaluate_trial(trainer: Trainer) -> dict[str, dict[str, float]]:
-    """Final metrics per evaluated split (DESIGN §2 units)."""
-    return {split: trainer.evaluate(split) for split in trainer.cfg.eval.splits}
+__all__ = ["evaluate_trial", "resolve_cache_dir"]

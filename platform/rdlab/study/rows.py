@@ -1,5 +1,10 @@
 """RD-point rows (DESIGN §6): one row per trial and evaluated split at the end of training,
-plus per-epoch rows with ``epoch`` set. Pure: a trial's facts in, dicts out."""
+plus per-epoch rows with ``epoch`` set. Pure: a trial's facts in, dicts out.
+
+A β-conditioned trial (the multi-rate VAE) is evaluated at several β: its final metrics
+hold one entry per (split, β) under :func:`sweep_key`, and it gets one final row per
+(split, β) with ``beta_eval`` set instead of the one plain row per split.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +29,21 @@ METRIC_COLUMNS = (
     "fd_gmm",
     "fd_recon",
 )
+
+
+SWEEP_SEP = "/beta_"  # MLflow metric names allow letters, digits, _ - . / : and spaces
+
+
+def sweep_key(split: str, beta: float) -> str:
+    """Key of one β of a multi-rate trial's final metrics: ``val/beta_0.01``."""
+    return f"{split}{SWEEP_SEP}{beta!r}"
+
+
+def sweep_entries(final: dict[str, dict[str, float]], split: str) -> list[tuple[float, Any]]:
+    """(β, metrics) of ``split``'s sweep entries in ``final``, sorted by β."""
+    prefix = split + SWEEP_SEP
+    found = [(float(k[len(prefix) :]), m) for k, m in final.items() if k.startswith(prefix)]
+    return sorted(found, key=lambda e: e[0])
 
 
 def config_columns(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -95,16 +115,17 @@ def trial_rows(
                     }
                 )
     for split in splits:
-        m = final.get(split, {})
-        rows.append(
-            {
-                **base,
-                "status": status,
-                "split": split,
-                "epoch": None,
-                "wall_s": float(wall_s),
-                "artifacts": json.dumps(list(artifacts or [])),
-                **_metric_values(m),
-            }
-        )
+        final_row = {
+            **base,
+            "status": status,
+            "split": split,
+            "epoch": None,
+            "wall_s": float(wall_s),
+            "artifacts": json.dumps(list(artifacts or [])),
+        }
+        sweep = sweep_entries(final, split)
+        if sweep:
+            rows += [{**final_row, "beta_eval": b, **_metric_values(m)} for b, m in sweep]
+        else:
+            rows.append({**final_row, **_metric_values(final.get(split, {}))})
     return rows

@@ -35,8 +35,11 @@ def smoke_spec(data: dict[str, Any]) -> dict[str, Any]:
         out = set_path(out, path, value)
     if out.get("search", {}).get("algorithm") == "grid":
         out["search"]["algorithm"] = "random"  # two random points of the same choices
-    out["seeds"] = list(out.get("seeds", []))[:1]
-    if out.get("model", {}).get("name", "mlp_resnet") == "mlp_resnet":
+    # Sections of the wrong type are left as they are, for parse_spec to refuse by name.
+    if isinstance(out.get("seeds"), list):
+        out["seeds"] = out["seeds"][:1]
+    model = out.get("model", {})
+    if isinstance(model, dict) and model.get("name", "mlp_resnet") == "mlp_resnet":
         out = set_path(out, "model.hidden", 64)
         out = set_path(out, "model.blocks", 2)
     return out
@@ -59,9 +62,20 @@ class StudyPaths:
         return self.root / "report.html"
 
 
-def prepare(data: dict[str, Any], storage: Path, resume: bool) -> tuple[StudySpec, StudyPaths]:
+def prepare(
+    data: dict[str, Any], storage: Path, resume: bool, tracking_uri: str | None = None
+) -> tuple[StudySpec, StudyPaths]:
     """Validate everything that can be checked before Ray starts; write nothing."""
+    from rdlab.track import check_tracking_uri
+
     spec = parse_spec(data)
+    if tracking_uri is not None:
+        check_tracking_uri(tracking_uri)
+    for parent in (Path(storage), *Path(storage).parents):
+        if parent.exists():  # the nearest existing ancestor must be a folder we can fill
+            if not parent.is_dir():
+                raise SpecError("--storage", f"{parent} exists and is not a directory")
+            break
     paths = StudyPaths(Path(storage).resolve() / spec.name)
     if not resume and (paths.root / "tune").exists():
         raise SpecError(
@@ -87,7 +101,22 @@ class PointsSink:
         from rdlab.tune.runner import outcome_rows
 
         with self.lock:
-            merge_rd_points(self.paths.points, outcome_rows(self.spec, outcome))
+            try:
+                merge_rd_points(self.paths.points, outcome_rows(self.spec, outcome))
+            except (OSError, ValueError) as err:  # RDPointsError is a ValueError
+                # Raised inside a Tune callback it would end a days-long study; every
+                # trial's rows are written again, from Tune's results, when the study ends.
+                print(
+                    f"warning: could not add trial {outcome.trial_id} to "
+                    f"{self.paths.points} ({err}); its rows are written when the study ends",
+                    file=sys.stderr,
+                    flush=True,
+                )
+
+
+# sysexits' EX_TEMPFAIL: nothing is wrong with the input, try again later (--resume).
+EXIT_TRACKING_UNAVAILABLE = 75
+EXIT_INTERRUPTED = 130  # the shell's code for a Ctrl-C'ed command
 
 
 def run_study(
@@ -102,8 +131,44 @@ def run_study(
     def say(msg: str) -> None:
         print(msg, file=out, flush=True)
 
-    spec, paths = prepare(data, storage, resume)
-    from rdlab.track import StudyTracker, default_tracking_uri
+    spec, paths = prepare(data, storage, resume, tracking_uri)
+    from rdlab.track import TrackingUnavailable
+    from rdlab.tune.runner import StudyInterrupted
+
+    try:
+        return _run(data, spec, paths, tracking_uri, resume, say)
+    except StudyInterrupted as err:
+        print(f"error: {err}", file=sys.stderr, flush=True)
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:  # a second Ctrl-C, or one outside the search
+        print(
+            "error: interrupted; finished trials are kept, rerun with --resume to continue",
+            file=sys.stderr,
+            flush=True,
+        )
+        return EXIT_INTERRUPTED
+    except TrackingUnavailable as err:
+        # A tracking outage longer than the retry window: one clear line, resumable state.
+        if (paths.root / "tune").exists():
+            then = (
+                "finished trials are kept (rd_points.parquet, trial checkpoints); rerun "
+                "with --resume once the server is back"
+            )
+        else:
+            then = "no trial has run; rerun once the server is back"
+        print(f"error: {err}; {then}", file=sys.stderr, flush=True)
+        return EXIT_TRACKING_UNAVAILABLE
+
+
+def _run(
+    data: dict[str, Any],
+    spec: StudySpec,
+    paths: StudyPaths,
+    tracking_uri: str | None,
+    resume: bool,
+    say: Any,
+) -> int:
+    from rdlab.track import StudyTracker, default_tracking_uri, redact_uri
     from rdlab.tune.runner import (
         init_ray,
         outcome_rows,
@@ -117,7 +182,9 @@ def run_study(
     uri = tracking_uri or default_tracking_uri(paths.root)
     say(describe(spec))
     t0 = time.perf_counter()
-    tracker = StudyTracker(uri, spec.name, artifact_dir=paths.root / "mlartifacts")
+    # Local sqlite store: artifacts beside it. A server picks its own (proxied) store.
+    local_artifacts = paths.root / "mlartifacts" if tracking_uri is None else None
+    tracker = StudyTracker(uri, spec.name, artifact_dir=local_artifacts)
     parent = tracker.start_parent(flatten({"spec": data}), resume=resume)
     init_ray()
     ctx = StudyContext(
@@ -128,6 +195,7 @@ def run_study(
         parent_run_id=parent,
         threads=max(1, int(spec.model.resources.cpu)),
         fail_if=os.environ.get("RDLAB_FAIL_IF", ""),
+        study_dir=str(paths.root),
     )
     sink = PointsSink(spec, paths)
     outcomes = run_search(spec, paths.root, ctx, sink, resume, progress=say)
@@ -159,7 +227,8 @@ def run_study(
     say(f"RD points : {paths.points}")
     say(f"frontier  : {paths.frontier}")
     say(f"report    : {paths.report}")
-    say(f"MLflow    : {uri}  (mlflow ui --backend-store-uri {uri})")
+    hint = f"  (mlflow ui --backend-store-uri {uri})" if uri.startswith("sqlite:") else ""
+    say(f"MLflow    : {redact_uri(uri)}{hint}")  # never print a password from the URI
     say(f"Optuna    : optuna-dashboard sqlite:///{paths.root / 'optuna.db'}")
     return 0
 

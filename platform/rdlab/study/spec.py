@@ -5,6 +5,7 @@ policy — validated in full before Ray starts. Every error names its field, e.g
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -85,6 +86,9 @@ class SpecModel(_Strict):
     max_concurrent: int = Field(2, ge=1, le=10000)
     max_failures: int = Field(1, ge=0, le=100)  # retries per trial before it counts as failed
     checkpoint_every: int | None = Field(None, ge=1)
+    # Trials per process trained as one batched computation (rdlab.train.packed); each
+    # member stays its own trial in MLflow and Parquet. grid/random only.
+    pack: int = Field(1, ge=1, le=256)
 
     @field_validator("study")
     @classmethod
@@ -143,9 +147,23 @@ def _validate_space(base: dict[str, Any], params: list[Param]) -> None:
             _check_point(base, {**cond, p.path: v}, f"search.space.{p.path}")
 
 
+def _check_finite(node: Any, path: str) -> None:
+    """NaN or ±inf is never a meaningful setting (a weight, a rate, a floor, a bound); the
+    trial config checks only some fields for it, so the whole spec is checked here."""
+    if isinstance(node, float) and not math.isfinite(node):
+        raise SpecError(path or "spec", f"must be a finite number, got {node}")
+    if isinstance(node, dict):
+        for k, v in node.items():
+            _check_finite(v, f"{path}.{k}" if path else str(k))
+    elif isinstance(node, list | tuple):
+        for i, v in enumerate(node):
+            _check_finite(v, f"{path}.{i}")
+
+
 def parse_spec(data: Any) -> StudySpec:
     if not isinstance(data, dict):
         raise SpecError("spec", f"must be a mapping, got {type(data).__name__}")
+    _check_finite(data, "")
     try:
         model = SpecModel.model_validate(data)
     except ValidationError as err:
@@ -173,9 +191,29 @@ def parse_spec(data: Any) -> StudySpec:
         )
     if s.scheduler is not None and s.algorithm == "grid":
         pass  # ASHA with a grid is fine: stopped points are marked stopped_early
+    _check_pack(model, base, params)
     if model.seeds and any(p.path == "train.seed" for p in params):
         raise SpecError("seeds", "train.seed is also a search parameter; use one or the other")
     return StudySpec(model=model, base=base, base_config=base_config, params=params)
+
+
+def _check_pack(model: SpecModel, base: dict[str, Any], params: list[Param]) -> None:
+    """``pack > 1`` needs every trial known up front (grid/random), all finishing together
+    (no ASHA), and no PatchGAN term (its alternating discriminator step is not packed)."""
+    if model.pack == 1:
+        return
+    s = model.search
+    if s.algorithm.startswith("optuna"):
+        raise SpecError(
+            "pack",
+            f"packing needs search.algorithm grid or random, got {s.algorithm}: Optuna "
+            "proposes one trial at a time from the results so far; use pack: 1",
+        )
+    if s.scheduler is not None:
+        raise SpecError("pack", "ASHA stops trials one by one; a pack trains together")
+    adv = get_path(base, "objective.adversarial.weight", 0.0) or 0.0
+    if adv > 0 or any(p.path.startswith("objective.adversarial") for p in params):
+        raise SpecError("pack", "the adversarial (PatchGAN) term cannot be packed")
 
 
 def describe(spec: StudySpec) -> str:

@@ -2,85 +2,238 @@
 
 The child run is opened inside the trial (so it works on remote workers) and its id is
 kept in the trial's checkpoint; a retried or resumed trial finds its run again (by the
-checkpoint, else by the ``rdlab.trial_id`` tag) and never creates a second one. Metrics
-go out as one ``log_batch`` per epoch. When the server cannot be reached, batches wait in
-a buffer that is saved with the checkpoint and flushed on the next success; a trial only
-ends once its buffer is delivered, or fails loudly (never silently drops metrics).
+checkpoint, else by the ``rdlab.trial_id`` tag under this study's parent run) and never
+creates a second one. Metrics go out as one ``log_batch`` per epoch. When the server cannot
+be reached, batches wait in a buffer that is saved with the checkpoint and flushed on the
+next success — training never waits for MLflow; a trial only ends once its buffer is
+delivered, or fails loudly (never silently drops metrics). Driver-side calls retry for
+``$RDLAB_TRACKING_RETRY_S`` seconds (default 120), then raise :class:`TrackingUnavailable`.
+
+Credentials in a tracking URI (``https://user:password@host``) never reach MLflow's URL:
+MLflow writes the request URL into its error messages, so they would end up in
+tracebacks and logs. They travel as MLflow's basic-auth variables instead, and every URI
+rdlab prints goes through :func:`redact_uri`.
 """
 
 from __future__ import annotations
 
+import os
+import sys
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 from rdlab.config import TrialConfig
 
 PARENT_TAG = "rdlab.role"
 MAX_PARAMS_PER_BATCH = 100
 MAX_METRICS_PER_BATCH = 1000
+RETRY_ENV = "RDLAB_TRACKING_RETRY_S"
+T = TypeVar("T")
 
 
 def default_tracking_uri(study_dir: Path) -> str:
     return f"sqlite:///{Path(study_dir).resolve() / 'mlflow.db'}"
 
 
+def retry_window_s() -> float:
+    """How long rdlab keeps retrying MLflow before it gives up loudly."""
+    return float(os.environ.get(RETRY_ENV, "120"))
+
+
+def _split_credentials(uri: str) -> tuple[str, str | None, str | None]:
+    """``(uri without user:password, user, password)``; only for http(s) URIs."""
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https") or "@" not in parts.netloc:
+        return uri, None, None
+    host = parts.netloc.rsplit("@", 1)[1]
+    clean = urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    return clean, parts.username, parts.password
+
+
+def redact_uri(uri: str | None) -> str:
+    """The URI with any ``user:password@`` replaced by ``***@``: safe to print and log.
+    Deliberately not urlsplit: a malformed URI (``my_store://u:pw@h``) must not leak."""
+    if not uri:
+        return str(uri)
+    head, sep, rest = uri.partition("://")
+    if not sep:
+        head, rest = "", uri
+    cut = rest.split("?", 1)[0].split("#", 1)[0].rfind("@")
+    return uri if cut < 0 else f"{head}{sep}***{rest[cut:]}"
+
+
+# Tracking stores MLflow 3 serves (the old ./mlruns file store is refused by design).
+TRACKING_SCHEMES = ("http", "https", "sqlite", "postgresql", "mysql", "mssql", "databricks")
+
+
+def check_tracking_uri(uri: str) -> None:
+    """Refuse a tracking URI MLflow cannot use, before anything is written. The message
+    shows the URI redacted: it may carry a password."""
+    from rdlab.errors import SpecError
+
+    parts = urlsplit(uri)
+    scheme = parts.scheme.split("+", 1)[0]
+    if scheme not in TRACKING_SCHEMES:
+        raise SpecError(
+            "--tracking-uri",
+            f"unsupported scheme in {redact_uri(uri)!r}; use one of "
+            f"{', '.join(s + '://' for s in TRACKING_SCHEMES)}",
+        )
+    if scheme in ("http", "https") and not parts.hostname:
+        raise SpecError("--tracking-uri", f"no host in {redact_uri(uri)!r}")
+
+
 def _client(uri: str) -> Any:
     from mlflow.tracking import MlflowClient
 
-    return MlflowClient(tracking_uri=uri)
+    clean, user, password = _split_credentials(uri)
+    if user is not None:  # see the module docstring: never in MLflow's request URL
+        os.environ["MLFLOW_TRACKING_USERNAME"] = user
+        if password is not None:
+            os.environ["MLFLOW_TRACKING_PASSWORD"] = password
+    # rdlab buffers and retries itself (below). MLflow's own default, 7 retries with
+    # exponential backoff, would stall training for minutes per call during an outage.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+    return MlflowClient(tracking_uri=clean)
 
 
 def _is_local_file_store(uri: str) -> bool:
     return uri.startswith("sqlite:")
 
 
-class StudyTracker:
-    """Driver side: the experiment and the parent run of one study."""
+def _warn(msg: str) -> None:
+    print(f"warning: {msg}", file=sys.stderr, flush=True)
 
-    def __init__(self, tracking_uri: str, study: str, artifact_dir: Path | None = None) -> None:
+
+class TrackingUnavailable(RuntimeError):
+    """MLflow could not be reached in time. One line, credentials redacted."""
+
+    def __init__(self, uri: str, what: str, err: BaseException, waited_s: float) -> None:
+        super().__init__(
+            f"MLflow at {redact_uri(uri)} unreachable for {waited_s:.0f}s while {what} "
+            f"({type(err).__name__})"
+        )
+
+
+def _permanent(err: BaseException) -> bool:
+    """A refusal the server meant (bad request, no such run): retrying will not help."""
+    from mlflow.exceptions import RestException
+
+    if isinstance(err, RestException):
+        code = err.get_http_status_code()
+        return 400 <= code < 500 and code != 429
+    return False
+
+
+def call_with_retry(
+    fn: Callable[[], T],
+    uri: str,
+    what: str,
+    deadline: float | None,
+    warn: Callable[[str], None] | None = None,
+) -> T:
+    """``fn()`` until it succeeds or ``deadline`` (monotonic) passes; ``None``: one try.
+    Transient failures past the deadline raise TrackingUnavailable; refusals propagate.
+    ``warn`` hears about the first failure, so a blip is visible, not silent."""
+    start, delay = time.monotonic(), 1.0
+    while True:
+        try:
+            return fn()
+        except Exception as err:
+            if _permanent(err):
+                raise
+            if deadline is None or time.monotonic() + delay > deadline:
+                raise TrackingUnavailable(uri, what, err, time.monotonic() - start) from err
+            if warn is not None and delay == 1.0:
+                left = deadline - time.monotonic()
+                warn(
+                    f"MLflow at {redact_uri(uri)} unreachable while {what} "
+                    f"({type(err).__name__}); retrying for up to {left:.0f}s"
+                )
+            time.sleep(delay)
+            delay = min(2.0 * delay, 10.0)
+
+
+class StudyTracker:
+    """Driver side: the experiment and the parent run of one study. Every call retries
+    through a tracking-server blip (``retry_s``) and then raises TrackingUnavailable."""
+
+    def __init__(
+        self,
+        tracking_uri: str,
+        study: str,
+        artifact_dir: Path | None = None,
+        retry_s: float | None = None,
+    ) -> None:
         self.uri = tracking_uri
         self.study = study
+        self.retry_s = retry_window_s() if retry_s is None else retry_s
         self.client = _client(tracking_uri)
-        exp = self.client.get_experiment_by_name(study)
+        exp = self._call(
+            "looking up the experiment", lambda: self.client.get_experiment_by_name(study)
+        )
         if exp is None:
             loc = Path(artifact_dir).resolve().as_uri() if artifact_dir is not None else None
-            self.experiment_id = self.client.create_experiment(study, artifact_location=loc)
+            self.experiment_id = self._call(
+                "creating the experiment",
+                lambda: self.client.create_experiment(study, artifact_location=loc),
+            )
         else:
             self.experiment_id = exp.experiment_id
         self.parent_run_id: str | None = None
 
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
+        return call_with_retry(fn, self.uri, what, time.monotonic() + self.retry_s, _warn)
+
     def find_parent(self) -> str | None:
-        runs = self.client.search_runs(
-            [self.experiment_id],
-            filter_string=f"tags.{PARENT_TAG} = 'parent'",
-            max_results=1,
-            order_by=["attributes.start_time DESC"],
+        runs = self._call(
+            "looking up the study's parent run",
+            lambda: self.client.search_runs(
+                [self.experiment_id],
+                filter_string=f"tags.{PARENT_TAG} = 'parent'",
+                max_results=1,
+                order_by=["attributes.start_time DESC"],
+            ),
         )
         return runs[0].info.run_id if runs else None
 
     def start_parent(self, params: dict[str, Any], resume: bool) -> str:
         run_id = self.find_parent() if resume else None
         if run_id is None:
-            run = self.client.create_run(
-                self.experiment_id,
-                run_name=f"{self.study}",
-                tags={PARENT_TAG: "parent", "rdlab.study": self.study},
+            run = self._call(
+                "creating the study's parent run",
+                lambda: self.client.create_run(
+                    self.experiment_id,
+                    run_name=f"{self.study}",
+                    tags={PARENT_TAG: "parent", "rdlab.study": self.study},
+                ),
             )
-            run_id = run.info.run_id
-            log_params(self.client, run_id, params)
+            run_id = str(run.info.run_id)
+            self._call("logging the spec", lambda: log_params(self.client, run_id, params))
         else:
-            self.client.update_run(run_id, status="RUNNING")
+            found = run_id
+            self._call(
+                "reopening the parent run",
+                lambda: self.client.update_run(found, status="RUNNING"),
+            )
         self.parent_run_id = run_id
         return run_id
 
     def child_runs(self) -> list[Any]:
         assert self.parent_run_id is not None
         return list(
-            self.client.search_runs(
-                [self.experiment_id],
-                filter_string=f"tags.mlflow.parentRunId = '{self.parent_run_id}'",
-                max_results=10000,
+            self._call(
+                "listing trial runs",
+                lambda: self.client.search_runs(
+                    [self.experiment_id],
+                    filter_string=f"tags.mlflow.parentRunId = '{self.parent_run_id}'",
+                    max_results=10000,
+                ),
             )
         )
 
@@ -88,22 +241,36 @@ class StudyTracker:
         """Trials that died (no chance to close their run) end as FAILED, not RUNNING."""
         for run in self.child_runs():
             if run.data.tags.get("rdlab.trial_id") in trial_ids and run.info.status == "RUNNING":
-                self.client.set_tag(run.info.run_id, "rdlab.status", "failed")
-                self.client.set_terminated(run.info.run_id, status="FAILED")
+                self._call("marking a failed trial", partial(self._fail_run, run.info.run_id))
+
+    def _fail_run(self, run_id: str) -> None:
+        self.client.set_tag(run_id, "rdlab.status", "failed")
+        self.client.set_terminated(run_id, status="FAILED")
 
     def log_artifacts(self, paths: list[Path], artifact_path: str | None = None) -> None:
         assert self.parent_run_id is not None
+        parent = self.parent_run_id
         for p in paths:
             if Path(p).exists():
-                self.client.log_artifact(self.parent_run_id, str(p), artifact_path)
+                upload = partial(self.client.log_artifact, parent, str(p), artifact_path)
+                self._call(f"uploading {Path(p).name}", upload)
 
     def log_metrics(self, metrics: dict[str, float]) -> None:
         assert self.parent_run_id is not None
-        send_metrics(self.client, self.parent_run_id, metrics, step=0)
+        parent = self.parent_run_id
+        ts = int(time.time() * 1000)  # fixed across retries: a resent batch is a no-op
+        self._call(
+            "logging study metrics",
+            lambda: send_metrics(self.client, parent, metrics, step=0, timestamp=ts),
+        )
 
     def finish(self, status: str = "FINISHED") -> None:
         if self.parent_run_id is not None:
-            self.client.set_terminated(self.parent_run_id, status=status)
+            parent = self.parent_run_id
+            self._call(
+                "closing the parent run",
+                lambda: self.client.set_terminated(parent, status=status),
+            )
 
 
 def log_params(client: Any, run_id: str, params: dict[str, Any]) -> None:
@@ -143,7 +310,7 @@ class TrialTracker:
         trial_id: str,
         trial_name: str,
         study: str,
-        flush_timeout_s: float = 120.0,
+        flush_timeout_s: float | None = None,
     ) -> None:
         self.uri = tracking_uri
         self.experiment_id = experiment_id
@@ -151,15 +318,18 @@ class TrialTracker:
         self.trial_id = trial_id
         self.trial_name = trial_name
         self.study = study
-        self.flush_timeout_s = flush_timeout_s
+        self.flush_timeout_s = retry_window_s() if flush_timeout_s is None else flush_timeout_s
         self.client = _client(tracking_uri)
         self.run_id: str | None = None
 
     # -- run identity ----------------------------------------------------------------
     def _find_run(self) -> str | None:
+        # Scoped to this study's parent run: trial ids are deterministic (s0001, …), so
+        # another study of the same name on a shared server has runs with the same ids.
         runs = self.client.search_runs(
             [self.experiment_id],
-            filter_string=f"tags.`rdlab.trial_id` = '{self.trial_id}'",
+            filter_string=f"tags.`rdlab.trial_id` = '{self.trial_id}' and "
+            f"tags.`mlflow.parentRunId` = '{self.parent_run_id}'",
             max_results=1,
         )
         return runs[0].info.run_id if runs else None
@@ -178,40 +348,59 @@ class TrialTracker:
                 },
             )
             run_id = run.info.run_id
-            cfg: TrialConfig = trainer.cfg
-            log_params(self.client, run_id, {**cfg.flat_params(), "trial_id": self.trial_id})
         else:
             self.client.update_run(run_id, status="RUNNING")
+        # Every time, not only at creation: an outage may have cut in between (MLflow
+        # accepts a param logged again with the same value).
+        cfg: TrialConfig = trainer.cfg
+        log_params(self.client, run_id, {**cfg.flat_params(), "trial_id": self.trial_id})
         return str(run_id)
+
+    def _ensure_run(self, trainer: Any, deadline: float | None) -> bool:
+        """Open the run unless it is open; False while MLflow is unreachable (no deadline)."""
+        if self.run_id is None:
+            try:
+                run_id = call_with_retry(
+                    lambda: self._open(trainer), self.uri, "opening the trial's run", deadline
+                )
+            except TrackingUnavailable:
+                if deadline is not None:
+                    raise
+                return False
+            self.run_id = run_id
+            trainer.extra_state["mlflow_run_id"] = run_id
+        return True
 
     # -- callbacks -------------------------------------------------------------------
     def on_start(self, trainer: Any) -> None:
-        self.run_id = self._open(trainer)
-        trainer.extra_state["mlflow_run_id"] = self.run_id
         trainer.extra_state.setdefault("mlflow_pending", [])
+        self._ensure_run(trainer, deadline=None)  # an outage here must not stop training
 
     def on_epoch_metrics(self, trainer: Any, epoch: int, metrics: dict[str, float]) -> None:
         pending: list[dict[str, Any]] = trainer.extra_state.setdefault("mlflow_pending", [])
         pending.append({"step": epoch, "ts": int(time.time() * 1000), "metrics": dict(metrics)})
-        self._flush(pending, deadline=None)
+        if self._ensure_run(trainer, deadline=None):
+            self._flush(pending, deadline=None)
 
     def _flush(self, pending: list[dict[str, Any]], deadline: float | None) -> bool:
-        """Send buffered epochs in order; keep whatever could not be sent."""
+        """Send buffered epochs in order; keep whatever could not be sent. Each item keeps
+        its first timestamp, so one resent after a crash is a duplicate MLflow ignores."""
         assert self.run_id is not None
         while pending:
             item = pending[0]
+            send = partial(
+                send_metrics, self.client, self.run_id, item["metrics"], item["step"], item["ts"]
+            )
             try:
-                send_metrics(self.client, self.run_id, item["metrics"], item["step"], item["ts"])
-            except Exception:
-                if deadline is None or time.monotonic() > deadline:
-                    return False
-                time.sleep(2.0)
-                continue
+                call_with_retry(send, self.uri, "sending metrics", deadline)
+            except TrackingUnavailable:
+                if deadline is not None:
+                    raise
+                return False
             pending.pop(0)
         return True
 
     def on_end(self, trainer: Any, result: Any) -> None:
-        assert self.run_id is not None
         pending = trainer.extra_state.setdefault("mlflow_pending", [])
         final = {f"final/{split}/{k}": v for split, m in result.final.items() for k, v in m.items()}
         pending.append(
@@ -221,12 +410,21 @@ class TrialTracker:
                 "metrics": {**final, "wall_s": result.wall_s},
             }
         )
-        if not self._flush(pending, deadline=time.monotonic() + self.flush_timeout_s):
-            raise RuntimeError(
-                f"MLflow at {self.uri} unreachable for {self.flush_timeout_s:.0f}s; "
-                f"{len(pending)} metric batches are kept in the trial checkpoint and will be "
-                "sent when the trial is retried or the study resumed"
+        deadline = time.monotonic() + self.flush_timeout_s
+        try:
+            self._ensure_run(trainer, deadline)
+            self._flush(pending, deadline)
+            call_with_retry(
+                lambda: self._close(trainer, result), self.uri, "closing the trial's run", deadline
             )
+        except TrackingUnavailable as err:
+            raise RuntimeError(
+                f"{err}; {len(pending)} metric batches are kept in the trial checkpoint and "
+                "will be sent when the trial is retried or the study resumed"
+            ) from None
+
+    def _close(self, trainer: Any, result: Any) -> None:
+        assert self.run_id is not None
         self._log_artifacts(trainer)
         self.client.set_tag(self.run_id, "rdlab.status", result.status)
         if result.diverged_epoch is not None:

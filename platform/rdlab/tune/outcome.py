@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 STATUS_FAILED, STATUS_STOPPED = "failed", "stopped_early"
@@ -62,3 +62,34 @@ def outcome_from_result(
         artifacts=json.loads(last.get("artifacts_json", "[]")),
         error=error,
     )
+
+
+def outcomes_from_result(
+    trial_id: str, config: dict[str, Any], last: dict[str, Any] | None, error: str | None
+) -> list[TrialOutcome]:
+    """One outcome per trial: a packed Tune trial (``config["pack"]``, rdlab.tune.packed)
+    expands into its members ``<trial_id>-m<k>``, from ``members_json`` when it finished,
+    else each with the pack's status (failed, stopped) and no metrics."""
+    members = (config or {}).get("pack")
+    if not members:
+        return [outcome_from_result(trial_id, config, last, error)]
+    last = last or {}
+    if error is None and "members_json" in last:
+        return [
+            TrialOutcome(
+                trial_id=m["trial_id"],
+                overrides=dict(m["overrides"]),
+                status=str(m["status"]),
+                final=m["final"],
+                history=m["history"],
+                run_id=m.get("run_id"),
+                wall_s=float(m.get("wall_s", math.nan)),
+                artifacts=list(m.get("artifacts", [])),
+            )
+            for m in json.loads(last["members_json"])
+        ]
+    pack = outcome_from_result(trial_id, {}, last, error)
+    return [
+        replace(pack, trial_id=f"{trial_id}-m{k}", overrides=dict(o), final={}, history=[])
+        for k, o in enumerate(members)
+    ]

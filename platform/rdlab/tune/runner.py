@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +24,7 @@ from rdlab.config import trial_config
 from rdlab.errors import SpecError
 from rdlab.study.rows import trial_rows
 from rdlab.study.spec import StudySpec
-from rdlab.tune.outcome import TrialOutcome, outcome_from_result
+from rdlab.tune.outcome import TrialOutcome, outcomes_from_result
 from rdlab.tune.search import build_scheduler, build_search
 from rdlab.tune.trainable import StudyContext, resolve, run_trial
 
@@ -47,8 +50,17 @@ class RowsWriter(Callback):
         self.progress = progress
         self.done = 0
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Tune pickles the RunConfig (with its callbacks) into tuner.pkl; the sink holds a
+        # lock and the progress function the driver's stdout, neither picklable. Only this
+        # driver's instance ever runs: a restored Tuner gets a fresh writer (run_search).
+        return {**self.__dict__, "sink": None, "progress": None}
+
     def _emit(self, trial: Any, error: str | None) -> None:
-        out = outcome_from_result(trial.trial_id, trial.config, trial.last_result, error)
+        for out in outcomes_from_result(str(trial), trial.config, trial.last_result, error):
+            self._emit_one(trial, out)
+
+    def _emit_one(self, trial: Any, out: TrialOutcome) -> None:
         self.sink(out)
         self.done += 1
         v = out.final.get("val", {})
@@ -59,7 +71,10 @@ class RowsWriter(Callback):
             f"nll_opt {v.get('nll_opt', float('nan')):.3f}"
         )
         desc = ", ".join(f"{k.split('.')[-1]}={_short(x)}" for k, x in out.overrides.items())
-        self.progress(f"[{self.done}] trial {out.trial_id} {out.status:<13} {desc}{extra}")
+        status = out.status
+        if status == "diverged":  # the user should see where; the values are the last finite
+            status += f" at epoch {(trial.last_result or {}).get('diverged_epoch', '?')}"
+        self.progress(f"[{self.done}] trial {out.trial_id} {status:<13} {desc}{extra}")
 
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         self._emit(trial, None)
@@ -68,8 +83,67 @@ class RowsWriter(Callback):
         self._emit(trial, _error_text(trial))
 
 
+class TrialNames:
+    """Deterministic trial ids: ``s0003`` is the 3rd trial the search created (``r…`` in
+    the replicate phase). Ray's own ids are random, so a study rerun with the same seeds,
+    or a trial re-created after a driver crash, would otherwise get a new id (and a second
+    MLflow run). The Tune trial directory is ``<id>_<ray id>``, unique even so."""
+
+    def __init__(self, experiment: str, directory: bool = False) -> None:
+        self.prefix = experiment[:1]
+        self.directory = directory
+
+    def __call__(self, trial: Any) -> str:
+        index = int(str(trial.experiment_tag).split("_", 1)[0])  # Tune's creation counter
+        name = f"{self.prefix}{index:04d}"
+        return f"{name}_{trial.trial_id}" if self.directory else name
+
+
+class StudyInterrupted(Exception):
+    """Tune stopped before every trial ended (Ctrl-C): resumable, and not a finished study."""
+
+
+def _sigint_default(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def _interrupt_watch() -> Iterator[Callable[[], bool]]:
+    """After Ctrl-C, ``fit()`` returns normally (Ray saves the experiment and asks for a
+    restore); that must not pass for a finished study, or its unfinished trials would be
+    written up as stopped early. Ray's SIGINT handler puts back the handler it found when
+    it fires, so a handler of ours still in place after ``fit()`` means it fired."""
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False  # signal handlers belong to the main thread
+        return
+    before = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, _sigint_default)
+    fired = False
+    try:
+        yield lambda: fired
+    finally:
+        fired = signal.getsignal(signal.SIGINT) is _sigint_default
+        signal.signal(signal.SIGINT, before)
+
+
+def trial_id_of_dir(path: str) -> str:
+    return Path(path).name.split("_", 1)[0]
+
+
 def _short(v: Any) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _keep_credentials_out_of_runtime_envs() -> None:
+    """Ray Tune copies the driver's AWS_* credentials into every trial actor's runtime_env,
+    and Ray's runtime-env agent logs runtime_envs in plain text (runtime_env_agent.log).
+    rdlab's trials need no object-store credentials (artifacts go through the MLflow
+    server; local workers inherit the driver's environment anyway), so they stay out."""
+    from ray.tune.execution import class_cache
+
+    names = getattr(class_cache, "ENV_VARS_TO_PROPAGATE", None)
+    if isinstance(names, set | frozenset):
+        class_cache.ENV_VARS_TO_PROPAGATE = {n for n in names if not n.startswith("AWS_")}
 
 
 def init_ray(quiet: bool = True) -> None:
@@ -116,6 +190,7 @@ def run_search(
     the spec's search.
     """
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    _keep_credentials_out_of_runtime_envs()
     # Per-epoch checkpoints of small trials are frequent by design; the warning is noise.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     res = spec.model.resources
@@ -136,6 +211,10 @@ def run_search(
         resume = False
         if points is None:
             alg, space, num_samples = build_search(spec, study_dir)
+            if spec.model.pack > 1:  # grid/random points → packs (rdlab.tune.packed)
+                from rdlab.tune.packed import packed_space
+
+                space = packed_space(spec, space)
         else:
             alg, space, num_samples = None, {"point": tune.grid_search(points)}, 1
         first = spec.search.objectives[0]
@@ -149,6 +228,12 @@ def run_search(
                 max_concurrent_trials=spec.model.max_concurrent,
                 metric=None if alg is not None or spec.search.scheduler else first.key,
                 mode=None if alg is not None or spec.search.scheduler else first.mode,
+                trial_name_creator=TrialNames(experiment),
+                trial_dirname_creator=TrialNames(experiment, directory=True),
+                # One worker process per concurrent slot, kept for the next trial: a fresh
+                # process re-imports torch, MLflow and sklearn (~10 s a trial here, more
+                # than a default trial's training; issue 8's profile).
+                reuse_actors=True,
             ),
             run_config=tune.RunConfig(
                 name=experiment,
@@ -164,14 +249,20 @@ def run_search(
         internal = tuner._local_tuner
         assert internal is not None, "restore on a remote Ray client is not supported"
         internal.get_run_config().callbacks = [writer]
-    grid = tuner.fit()
+    with _interrupt_watch() as interrupted:
+        grid = tuner.fit()
+    if interrupted():
+        raise StudyInterrupted(
+            "the study was interrupted (Ctrl-C); finished trials are kept in "
+            "rd_points.parquet, rerun with --resume to continue the others"
+        )
     outcomes: list[TrialOutcome] = []
     for i in range(len(grid)):
         r = grid[i]
         m = r.metrics or {}
-        tid = m.get("trial_id") or Path(r.path).name
+        tid = trial_id_of_dir(r.path)
         err = None if r.error is None else str(r.error).strip().splitlines()[-1][:500]
-        outcomes.append(outcome_from_result(str(tid), r.config or {}, m, err))
+        outcomes += outcomes_from_result(tid, r.config or {}, m, err)
     return outcomes
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,33 @@ class StudyContext:
     # Fault injection for tests: "path=value" — a trial whose parameter has that value
     # raises on every attempt (set through $RDLAB_FAIL_IF on the driver).
     fail_if: str = ""
+    # The study folder (shared storage on a cluster). Each trial works in
+    # <study_dir>/trials/<trial id>/: checkpoints and pictures live outside Tune's synced
+    # trial dir (its syncer trips over half-written temp files) and outlive the worker.
+    study_dir: str = ""
+
+
+class ProgressMarks:
+    """Fault-injection hook for tests ($RDLAB_TRIAL_MARKS=FILE on the worker): one line
+    ``<trial id> <pid> <start|epoch|end> <epoch> <time>`` per event, so a test can find the
+    process running a trial, kill it mid-epoch, and see where the retry resumed."""
+
+    def __init__(self, path: str, trial_id: str) -> None:
+        self.path = path
+        self.trial_id = trial_id
+
+    def _mark(self, event: str, epoch: int) -> None:
+        with open(self.path, "a") as fh:  # one short append per line: atomic enough
+            fh.write(f"{self.trial_id} {os.getpid()} {event} {epoch} {time.time():.3f}\n")
+
+    def on_start(self, trainer: Trainer) -> None:
+        self._mark("start", trainer.epoch)
+
+    def on_epoch_end(self, trainer: Trainer, report: EpochReport) -> None:
+        self._mark("epoch", report.epoch)
+
+    def on_end(self, trainer: Trainer, result: TrialResult) -> None:
+        self._mark("end", result.epochs_done)
 
 
 def resolve(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
@@ -43,11 +71,21 @@ def resolve(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
 class TuneReporter:
     """Trainer callback: report each epoch (with the checkpoint) and the final outcome."""
 
-    def __init__(self, tune: Any) -> None:
+    def __init__(self, tune: Any, study_dir: str = "") -> None:
         self.tune = tune
+        self.study_dir = Path(study_dir).resolve() if study_dir else None
 
     def _common(self, trainer: Trainer) -> dict[str, Any]:
         return {"mlflow_run_id": trainer.extra_state.get("mlflow_run_id", "")}
+
+    def _artifacts(self, trainer: Trainer) -> list[str]:
+        """Artifact paths relative to the study folder (the report's artifact root)."""
+        out = []
+        for a in trainer.extra_state.get("artifacts", []):
+            p = (trainer.out_dir / a).resolve()
+            root = self.study_dir
+            out.append(str(p.relative_to(root)) if root and p.is_relative_to(root) else str(p))
+        return out
 
     def on_epoch_end(self, trainer: Trainer, report: EpochReport) -> None:
         ckpt = None
@@ -69,12 +107,16 @@ class TuneReporter:
                 "diverged_epoch": result.diverged_epoch or 0,
                 "final_json": json.dumps(result.final),
                 "history_json": json.dumps(result.history),
-                "artifacts_json": json.dumps(trainer.extra_state.get("artifacts", [])),
+                "artifacts_json": json.dumps(self._artifacts(trainer)),
             }
         )
 
 
 def run_trial(config: dict[str, Any], ctx: StudyContext) -> None:
+    if "pack" in config:  # several trials as one batched computation (spec ``pack``)
+        from rdlab.tune.packed import run_packed_trial
+
+        return run_packed_trial(config, ctx)
     import torch
     from ray import tune
 
@@ -86,12 +128,15 @@ def run_trial(config: dict[str, Any], ctx: StudyContext) -> None:
             log = os.environ.get("RDLAB_FAIL_LOG")
             if log:  # lets a test count the attempts Tune made
                 with open(log, "a") as fh:
-                    fh.write(f"{tune.get_context().get_trial_id()}\n")
+                    fh.write(f"{tune.get_context().get_trial_name()}\n")
             raise RuntimeError(f"injected failure ({ctx.fail_if})")
     cfg = trial_config(resolve(ctx.base, overrides))
     tctx = tune.get_context()
-    trial_id = tctx.get_trial_id()
-    out_dir = Path(tctx.get_trial_dir() or tempfile.mkdtemp(prefix="rdlab-trial-"))
+    trial_id = tctx.get_trial_name()  # rdlab's deterministic id (runner.TrialNames)
+    if ctx.study_dir:
+        out_dir = Path(ctx.study_dir) / "trials" / trial_id
+    else:
+        out_dir = Path(tempfile.mkdtemp(prefix=f"rdlab-{trial_id}-"))
     callbacks: list[Any] = []
     if ctx.tracking_uri and ctx.experiment_id and ctx.parent_run_id:
         from rdlab.track import TrialTracker
@@ -106,8 +151,10 @@ def run_trial(config: dict[str, Any], ctx: StudyContext) -> None:
                 ctx.study,
             )
         )
-    callbacks.append(TuneReporter(tune))
-    trainer = Trainer(cfg, out_dir / "work", callbacks=callbacks)
+    callbacks.append(TuneReporter(tune, ctx.study_dir))
+    if os.environ.get("RDLAB_TRIAL_MARKS"):
+        callbacks.append(ProgressMarks(os.environ["RDLAB_TRIAL_MARKS"], trial_id))
+    trainer = Trainer(cfg, out_dir, callbacks=callbacks)
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as d:

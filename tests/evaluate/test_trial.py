@@ -1,0 +1,124 @@
+"""evaluate_trial end to end: the metric keys per split, NaN where a metric does not apply,
+and the pictures (003 §5.4 σ maps, 004 Fig. 4 scatter, σ curve) listed for MLflow."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from rdlab.config import trial_config
+from rdlab.evaluate import evaluate_trial
+from rdlab.evaluate.pictures import image_grid, sigma_curves
+from rdlab.train.trainer import Trainer
+
+PNG = b"\x89PNG\r\n\x1a\n"
+FAST = {"iwae_k": 8, "iwae_examples": 64, "gmm_components": 4}
+
+
+def _trainer(tmp_path: Path, cache_root: Path, **sections: Any) -> Trainer:
+    data: dict[str, Any] = {
+        "model": {"name": "mlp_resnet", "latent_dim": 3, "hidden": 32, "blocks": 1},
+        "train": {"epochs": 2},
+        "eval": dict(FAST),
+    }
+    for k, v in sections.items():
+        data[k] = {**data.get(k, {}), **v}
+    trainer = Trainer(trial_config(data), tmp_path / "trial")
+    trainer.cache_dir = cache_root  # type: ignore[attr-defined]  # as a study would set it
+    return trainer
+
+
+def _check_pngs(trainer: Trainer, expected: set[str]) -> None:
+    rel = trainer.extra_state["artifacts"]
+    assert {Path(p).name for p in rel} == expected
+    for p in rel:
+        assert not Path(p).is_absolute()
+        assert (trainer.out_dir / p).read_bytes()[:8] == PNG
+
+
+def test_digits_learned_vector_trial(tmp_path: Path, cache_root: Path) -> None:
+    trainer = _trainer(tmp_path, cache_root, objective={"sigma": {"policy": "learned_vector"}})
+    result = trainer.run(resume=False)
+    assert set(result.final) == {"val", "test"}
+    for m in result.final.values():
+        assert all(isinstance(v, float) for v in m.values())
+        for key in ("elbo", "bpd", "iwae", "iwae_elbo", "active_units", "agg_kl"):
+            assert math.isfinite(m[key]), key
+        for key in ("fd_prior", "fd_gmm", "fd_recon"):
+            assert m[key] > 0.0, key
+        assert m["fd_clf_acc"] > 0.9
+        assert m["iwae"] >= m["iwae_elbo"]
+        assert [k for k in m if k.startswith("rate_dim_")] == [f"rate_dim_{j}" for j in range(3)]
+        assert sum(m[f"rate_dim_{j}"] for j in range(3)) == pytest.approx(m["rate"], rel=1e-4)
+        assert "fid_prior" not in m  # no Inception weights: absent, not faked
+    _check_pngs(
+        trainer,
+        {"reconstructions.png", "samples_prior.png", "samples_gmm.png", "sigma_map.png",
+         "sigma_curve.png"},
+    )  # fmt: skip
+    assert result.extra["artifacts"] == trainer.extra_state["artifacts"]
+    assert (cache_root / "frechet").is_dir()
+
+
+def test_toy_manifold_scatter_and_raw_fd(tmp_path: Path, cache_root: Path) -> None:
+    trainer = _trainer(
+        tmp_path,
+        cache_root,
+        dataset={"name": "toy_manifold", "batches_per_epoch": 10, "n_eval": 300},
+        model={"latent_dim": 2},
+        objective={"sigma": {"policy": "learned_scalar"}},
+    )
+    m = trainer.run(resume=False).final["val"]
+    assert math.isnan(m["fd_clf_acc"]) and "bpd" not in m
+    assert all(math.isfinite(m[k]) for k in ("fd_prior", "fd_gmm", "fd_recon", "iwae"))
+    _check_pngs(trainer, {"scatter.png", "sigma_curve.png"})
+
+
+def test_hypersphere_norms_and_optimal_policy_shared_sigma(
+    tmp_path: Path, cache_root: Path
+) -> None:
+    trainer = _trainer(
+        tmp_path,
+        cache_root,
+        dataset={"name": "hypersphere", "dim": 8, "batches_per_epoch": 10, "n_eval": 200},
+        train={"epochs": 1},
+        objective={"sigma": {"policy": "optimal_global"}},
+    )
+    trainer.run(resume=False)
+    assert trainer.extra_state["iwae_sigma"] > 0.0  # σ* fitted on the training split
+    _check_pngs(trainer, {"norms.png"})  # one epoch: no σ curve to draw
+
+
+def test_switches_off_and_not_applicable_metrics(tmp_path: Path, cache_root: Path) -> None:
+    trainer = _trainer(
+        tmp_path, cache_root, eval={"iwae_k": 0, "frechet": False, "pictures": False,
+                                    "splits": ["test"]},
+    )  # fmt: skip
+    trainer.run(resume=False)
+    res = evaluate_trial(trainer)
+    assert set(res) == {"test"}
+    m = res["test"]
+    for key in ("iwae", "iwae_elbo", "fd_prior", "fd_gmm", "fd_recon"):
+        assert math.isnan(m[key]), key
+    assert "artifacts" not in trainer.extra_state
+
+
+def test_image_grid_and_sigma_curves() -> None:
+    imgs = np.zeros((5, 1, 4, 3), dtype=np.float32)
+    assert image_grid(imgs, cols=2).shape == (3 * 5 - 1, 2 * 4 - 1)
+    rgb = np.full((2, 3, 4, 4), 2.0, dtype=np.float32)
+    grid = image_grid(rgb, cols=2)
+    assert grid.shape == (4, 9, 3) and grid.max() == 1.0
+    hist = [
+        {"epoch": 1.0, "val/log_sigma_x": 0.0, "policy/sigma": 0.5, "train/log_sigma_x": 0.1},
+        {"epoch": 2.0, "val/log_sigma_x": math.log(0.25), "policy/sigma": 0.4},
+        {"epoch": 3.0, "val/log_sigma_x": math.nan, "train/log_sigma_x": 0.1},
+    ]
+    curves = sigma_curves(hist)
+    assert curves["val: exp(mean log σ_x)"] == ([1.0, 2.0], [1.0, pytest.approx(0.25)])
+    assert curves["policy: shared σ"] == ([1.0, 2.0], [0.5, 0.4])
+    assert "train: exp(mean log σ_x)" not in curves  # constant (a fixed σ): not drawn
+    assert sigma_curves([]) == {}
