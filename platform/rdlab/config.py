@@ -223,10 +223,16 @@ def check_plugins(cfg: TrialConfig) -> TrialConfig:
     ds = dataset_registry().get(cfg.dataset.name, "dataset.name")
     dataset = _validate_plugin_options(cfg.dataset, cfg.dataset.name, "dataset", ds.Options)
     build_dataset(dataset)  # cheap: checks files are present, loads nothing yet
-    if getattr(ds, "test_from_fraction", False) and "test" in cfg.eval.splits and \
-            dataset.test_fraction == 0:
-        raise SpecError("dataset.test_fraction", "is 0, so there is no test split to evaluate; "
-                        "set a test_fraction > 0 or eval.splits: [val]")
+    if (
+        getattr(ds, "test_from_fraction", False)
+        and "test" in cfg.eval.splits
+        and dataset.test_fraction == 0
+    ):
+        raise SpecError(
+            "dataset.test_fraction",
+            "is 0, so there is no test split to evaluate; "
+            "set a test_fraction > 0 or eval.splits: [val]",
+        )
     mdl = model_registry().get(cfg.model.name, "model.name")
     if getattr(mdl, "kind", "vae") != "vae":
         raise SpecError("model.name", f"{cfg.model.name!r} is a {mdl.kind}, not a VAE model")

@@ -16,13 +16,15 @@ buffers (BatchNorm running statistics do not batch under vmap).
 
 Each member is a full :class:`~rdlab.train.trainer.Trainer` (built exactly as unpacked, so
 the same seed gives the same initial weights); its model's parameters become views into the
-stacked tensors. Members with the same objective up to β compute their loss in one vmapped
-call (β per member as a tensor); policies whose Python control flow depends on tensor
-values (``staged``) fall back to a per-member loop. Each member draws its reparameterisation
-noise from its own generator, seeded as the unpacked run's global one, so it sees the same
-batches and noise as when run alone; the metrics then agree with an unpacked run of the same
-seed up to float32 round-off of batched vs unbatched kernels, amplified by training
-(tolerance: see ``tests/perf/test_packed.py``).
+stacked tensors. A step: the model under vmap; log σ per σ group (members with the same
+policy and options: one vmapped call over their stacked policy parameters; policies whose
+Python control flow reads tensor values, ``staged``, loop over members); then the composed
+loss (:func:`rdlab.objectives.loss.compose`) in one vmapped call per group of members whose
+objectives differ only in β and σ, with β a per-member tensor and each member's log σ
+handed in. Each member draws its reparameterisation noise from its own generator, seeded as
+the unpacked run's global one, so it sees the same batches and noise as when run alone; the
+metrics then agree with an unpacked run of the same seed up to float32 round-off of batched
+vs unbatched kernels, amplified by training (tolerance: ``tests/perf/test_packed.py``).
 
 Checkpoints: one folder per member, ``<ckpt>/m<k>/last.pt``, each an ordinary rdlab
 checkpoint (``rdlab eval`` opens it); the pack resumes from them.
@@ -213,6 +215,8 @@ class PackedTrainer:
             m.ckpt_dir = self.ckpt_dir / f"m{k}"
             if any(True for _ in m.model.buffers()):
                 raise SpecError("pack", f"model {cfg.model.name!r} has buffers; not packable")
+            if type(m.policy).nll is not SigmaPolicy.nll:  # the loss uses log_sigma only
+                raise SpecError("pack", f"σ policy {cfg.objective.sigma.policy!r} overrides nll")
             self.members.append(m)
             # the global RNG as the unpacked run's is right after its build
             self.rngs.append(_get_rng(m.device))

@@ -152,12 +152,13 @@ def verdict(points: pd.DataFrame, split: str = "test") -> Verdict:
         "seeds": float(stats["n_seeds"].max()) if len(stats) else 0.0,
         **{f"elbo[{s}]": float(stats.at[s, "elbo_mean"]) + CONST for s in stats.index},
     }
+    notes = _notes(points, stats, split) + _noise_notes(stats)
     return Verdict(
         name=NAME,
         title=TITLE,
         table=_table(stats),
         claims=tuple(claims),
-        notes=tuple(_notes(points, stats, split)),
+        notes=tuple(notes),
         plots=(_plot(stats),),
         facts=facts,
         paper=PAPER_LINE,
@@ -180,6 +181,27 @@ def _headline(f: dict[str, float]) -> str:
         f"(σ = {num(f.get('ls_sigma', math.nan))}), F(0.1) {e('F-VAE σ=0.1')}, "
         f"F* {e('F*-VAE')}, F(1) {e('F-VAE σ=1')}, F(0.01) {e('F-VAE σ=0.01')}"
     )
+
+
+PAIRS = (("LV-VAE", "LS-VAE"), ("LS-VAE", "F-VAE σ=0.1"), ("LS-VAE", "F*-VAE"))
+
+
+def _noise_notes(stats: pd.DataFrame) -> list[str]:
+    """Pairs the claims compare whose mean difference is smaller than their seed spread."""
+    close = []
+    for a, b in PAIRS:
+        if a in stats.index and b in stats.index:
+            diff = float(stats.at[a, "elbo_mean"] - stats.at[b, "elbo_mean"])
+            noise = float(np.nanmax([stats.at[a, "elbo_std"], stats.at[b, "elbo_std"], 0.0]))
+            if abs(diff) < noise:
+                close.append(f"{a} − {b} = {diff:+.3f} (seed std up to {noise:.3f})")
+    if not close:
+        return []
+    n = int(stats["n_seeds"].min())
+    return [
+        "Within the seed spread, so "
+        f"{n} seeds cannot order these pairs either way: " + "; ".join(close) + "."
+    ]
 
 
 def _table(stats: pd.DataFrame) -> pd.DataFrame:
