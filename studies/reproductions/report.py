@@ -110,7 +110,7 @@ def section(i: int, o: Outcome, fig_dir: Path, md_dir: Path) -> str:
     epochs = sum(p.trial_epochs for p in ran)
     out.append(
         f"Ran {trials} trials ({epochs} trial-epochs) in {_minutes(o.wall_s)} of wall time: "
-        + ", ".join(f"`{p.spec}` ({p.status}, {_minutes(p.wall_s)})" for p in ran)
+        + ", ".join(f"`{p.spec}` ({_minutes(p.wall_s)})" for p in ran)
         + f". Rerun: `python studies/reproductions/run_all.py --only {r.name}`.\n"
     )
     for p in o.phases:

@@ -129,11 +129,25 @@ def with_pack(data: dict[str, Any], pack: int) -> dict[str, Any]:
     registry = model_registry()
     if any(getattr(registry.get(n), "beta_conditioned", False) for n in names):
         return data
+    if _has_adversarial(data):  # also inside search-space choices, which validation misses
+        return data
     try:
         parse_spec({**data, "pack": pack})
     except SpecError:
         return data  # e.g. a PatchGAN point, which packing refuses: run unpacked
     return {**data, "pack": pack}
+
+
+def _has_adversarial(node: Any) -> bool:
+    """True when any ``adversarial`` mapping in the spec (base or a choice) has weight > 0."""
+    if isinstance(node, dict):
+        adv = node.get("adversarial")
+        if isinstance(adv, dict) and float(adv.get("weight", 0.0)) > 0:
+            return True
+        return any(_has_adversarial(v) for v in node.values())
+    if isinstance(node, list):
+        return any(_has_adversarial(v) for v in node)
+    return False
 
 
 def run_phase(
@@ -160,8 +174,6 @@ def run_phase(
     if rd.exists() and meta.get("data") == data and not args.rerun:  # same spec: reuse
         status, wall = "reused", float(meta.get("wall_s", math.nan))
         print(f"[{study}] reusing {rd}", flush=True)
-    elif args.report_only:
-        return PhaseRun(study, phase.spec, "skipped", note="no results stored"), pd.DataFrame()
     else:
         try:  # the dataset's files, before anything is written (MNIST may be absent here)
             build_dataset(DatasetConfig.model_validate(data.get("dataset", {})))
@@ -170,6 +182,9 @@ def run_phase(
                 raise
             print(f"[{study}] skipped: {err}", flush=True)
             return PhaseRun(study, phase.spec, "skipped", note=str(err)), pd.DataFrame()
+        if args.report_only:
+            note = "no results stored"
+            return PhaseRun(study, phase.spec, "skipped", note=note), pd.DataFrame()
         if root.exists():
             shutil.rmtree(root)  # incomplete or --rerun: start clean
         root.mkdir(parents=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -34,28 +35,33 @@ def _mlflow_runs(db: Path, study: str) -> tuple[list[dict[str, str]], list[dict[
 def test_ray_job_submit_smoke_study(tmp_path: Path) -> None:
     storage = tmp_path / "runs"
     with ray_head() as address:
-        proc = subprocess.run(
-            [
-                str(Path(sys.executable).parent / "ray"),
-                "job",
-                "submit",
-                "--address",
-                address,
-                "--working-dir",
-                str(ROOT),
-                "--",
-                "python",
-                "studies/rd_frontier.py",
-                "--smoke-test",
-                "--storage",
-                str(storage),
-            ],
-            env=venv_env(),
-            capture_output=True,
-            text=True,
-            timeout=900,
-            cwd=ROOT,
-        )
+        for _ in range(12):
+            proc = subprocess.run(
+                [
+                    str(Path(sys.executable).parent / "ray"),
+                    "job",
+                    "submit",
+                    "--address",
+                    address,
+                    "--working-dir",
+                    str(ROOT),
+                    "--",
+                    "python",
+                    "studies/rd_frontier.py",
+                    "--smoke-test",
+                    "--storage",
+                    str(storage),
+                ],
+                env=venv_env(),
+                capture_output=True,
+                text=True,
+                timeout=900,
+                cwd=ROOT,
+            )
+            # The head answers `ray job list` a little before its job agent is up.
+            if "No available agent to submit job" not in proc.stderr:
+                break
+            time.sleep(5.0)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     assert "frontier" in proc.stdout.lower()
     study = yaml.safe_load((ROOT / "studies/specs/default.yaml").read_text())["study"]

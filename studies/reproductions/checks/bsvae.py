@@ -249,5 +249,4 @@ def _plot(ds: str, g: pd.DataFrame) -> Plot:
         xlabel="rate (nats)",
         ylabel="nll_opt (nats)",
         series=tuple(series),
-        logx=True,
     )

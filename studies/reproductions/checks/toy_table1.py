@@ -187,20 +187,28 @@ PAIRS = (("LV-VAE", "LS-VAE"), ("LS-VAE", "F-VAE σ=0.1"), ("LS-VAE", "F*-VAE"))
 
 
 def _noise_notes(stats: pd.DataFrame) -> list[str]:
-    """Pairs the claims compare whose mean difference is smaller than their seed spread."""
+    """Pairs the claims compare whose mean difference is under two standard errors of the
+    difference (Welch): the seeds cannot order them either way."""
     close = []
     for a, b in PAIRS:
         if a in stats.index and b in stats.index:
             diff = float(stats.at[a, "elbo_mean"] - stats.at[b, "elbo_mean"])
-            noise = float(np.nanmax([stats.at[a, "elbo_std"], stats.at[b, "elbo_std"], 0.0]))
-            if abs(diff) < noise:
-                close.append(f"{a} − {b} = {diff:+.3f} (seed std up to {noise:.3f})")
+            se = math.sqrt(
+                sum(
+                    float(np.nan_to_num(stats.at[s, "elbo_std"])) ** 2
+                    / float(stats.at[s, "n_seeds"])
+                    for s in (a, b)
+                )
+            )
+            if abs(diff) < 2 * se:
+                close.append(f"{a} − {b} = {diff:+.3f} nats (2 SE = {2 * se:.3f})")
     if not close:
         return []
     n = int(stats["n_seeds"].min())
     return [
-        "Within the seed spread, so "
-        f"{n} seeds cannot order these pairs either way: " + "; ".join(close) + "."
+        f"Differences under two standard errors, which {n} seeds cannot order either way: "
+        + "; ".join(close)
+        + "."
     ]
 
 
