@@ -76,7 +76,7 @@ def test_an_unreachable_server_is_reported_in_one_redacted_line(
 
 
 @pytest.mark.parametrize(
-    "uri", ["ftp://h/x", "file:///tmp/mlruns", "mlruns", "http://", f"htp://u:{SECRET}@h"]
+    "uri", ["ftp://h/x", "file:///tmp/store", "./store", "http://", f"htp://u:{SECRET}@h"]
 )
 def test_unusable_tracking_uris_are_bad_input(uri: str) -> None:
     with pytest.raises(SpecError) as err:

@@ -66,7 +66,7 @@ def redact_uri(uri: str | None) -> str:
     return uri if cut < 0 else f"{head}{sep}***{rest[cut:]}"
 
 
-# Tracking stores MLflow 3 serves (the old ./mlruns file store is refused by design).
+# Tracking stores MLflow 3 serves (the old local file store is refused by design).
 TRACKING_SCHEMES = ("http", "https", "sqlite", "postgresql", "mysql", "mssql", "databricks")
 
 
