@@ -62,7 +62,12 @@ class TrainConfig(_Frozen):
     lr: float = Field(1e-3, gt=0.0, le=10.0)
     seed: int = Field(0, ge=0)
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    checkpoint_every: int = Field(1, ge=1)  # epochs between checkpoints
+    # A checkpoint after every ``checkpoint_every`` epochs when set, else once
+    # ``checkpoint_interval_s`` of training has passed since the last one; always after the
+    # last epoch. Time-based by default: an 8 MB checkpoint costs ~20 ms, 6–8% of a 0.3 s
+    # digits epoch (issue 8), while a long epoch is never more than 30 s of lost work.
+    checkpoint_every: int | None = Field(None, ge=1)
+    checkpoint_interval_s: float = Field(30.0, gt=0.0)
     grad_clip: float | None = Field(None, gt=0.0)  # max global grad norm; None = off
     eval_batch_size: int = Field(1024, ge=1)
 

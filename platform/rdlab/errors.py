@@ -11,6 +11,11 @@ class SpecError(Exception):
         self.message = message
         super().__init__(f"{field}: {message}" if field else message)
 
+    def __reduce__(self) -> tuple[type[SpecError], tuple[str, str]]:
+        # Ray ships a trial's exception back to the driver pickled; the default reduce
+        # would call SpecError(text) and fail, losing the field the user must see.
+        return (type(self), (self.field, self.message))
+
 
 class DataNotFoundError(SpecError):
     """A dataset's files are not under the configured root. Never triggers a download."""

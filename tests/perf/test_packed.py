@@ -40,7 +40,13 @@ def _cfg(policy: str, beta: float, seed: int, epochs: int = 4, **sigma: Any) -> 
         {
             "dataset": {"name": "digits"},
             "model": {"name": "mlp_resnet", "latent_dim": 4, "hidden": 32, "blocks": 1},
-            "train": {"epochs": epochs, "batch_size": 128, "seed": seed, "device": "cpu"},
+            "train": {
+                "epochs": epochs,
+                "batch_size": 128,
+                "seed": seed,
+                "device": "cpu",
+                "checkpoint_every": 1,
+            },
             "objective": {"beta": beta, "sigma": {"policy": policy, **sigma}},
             "eval": EVAL,
         }
@@ -195,6 +201,26 @@ def test_spec_pack_needs_grid_or_random_and_no_asha() -> None:
     with pytest.raises(SpecError) as err:
         parse_spec(_spec(pack=0))
     assert err.value.field == "pack"
+    space = {"objective.adversarial.weight": {"choice": [0.0, 0.1]}}
+    with pytest.raises(SpecError) as err:  # the PatchGAN term switched on by the space
+        parse_spec(_spec(search={"algorithm": "grid", "space": space}))
+    assert err.value.field == "pack"
+
+
+def test_pack_refuses_beta_conditioned_models(tmp_path: Path) -> None:
+    """The multi-rate VAE draws β per batch; a packed member trains at one fixed β."""
+    with pytest.raises(SpecError) as err:
+        parse_spec(_spec(model={"name": "multirate_mlp"}))
+    assert err.value.field == "pack" and "β-conditioned" in err.value.message
+    space = {"model.name": {"choice": ["mlp_resnet", "multirate_mlp"]}}
+    with pytest.raises(SpecError) as err:
+        parse_spec(_spec(search={"algorithm": "grid", "space": space}))
+    assert err.value.field == "pack"
+    cfg = trial_config(
+        {**_cfg("optimal_sample", 1.0, 0).to_dict(), "model": {"name": "multirate_mlp"}}
+    )
+    with pytest.raises(SpecError, match="β-conditioned"):
+        PackedTrainer([cfg, cfg], tmp_path)
 
 
 def test_packed_tune_result_expands_into_one_outcome_per_member() -> None:

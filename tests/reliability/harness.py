@@ -41,7 +41,7 @@ FAULT_SPEC: dict[str, Any] = {
     "study": "rel-faults",
     "dataset": {"name": "digits"},
     "model": {"name": "mlp_resnet", "latent_dim": 8, "hidden": 64, "blocks": 2},
-    "train": {"epochs": 4, "batch_size": 8, "lr": 1.0e-3, "seed": 0},
+    "train": {"epochs": 4, "batch_size": 8, "lr": 1.0e-3, "seed": 0, "checkpoint_every": 1},
     "objective": {"sigma": {"policy": "optimal_sample"}},
     "eval": {
         "iwae_k": 4,

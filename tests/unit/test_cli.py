@@ -56,7 +56,7 @@ def config_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cfg = {
         "dataset": {"name": "digits"},
         "model": {"name": "mlp_resnet"},
-        "train": {"epochs": 3, "seed": 7, "device": "cpu"},
+        "train": {"epochs": 3, "seed": 7, "device": "cpu", "checkpoint_every": 1},
         "objective": {"sigma": {"policy": "optimal_sample"}},
         # A small IWAE bound (its numbers must survive the resume too); no Fréchet
         # classifier or pictures: they would double the run time and have their own tests.
@@ -188,3 +188,15 @@ def test_bad_input_in_a_real_process(tmp_path: Path) -> None:
     ]
     assert proc.stdout == ""
     assert not out.exists()
+
+
+def test_spec_error_survives_pickling() -> None:
+    """Ray returns a trial's exception to the driver pickled; the field must survive."""
+    import pickle
+
+    from rdlab.errors import DataNotFoundError, SpecError
+
+    for err in (SpecError("train.lr", "must be > 0"), DataNotFoundError("dataset.root", "gone")):
+        back = pickle.loads(pickle.dumps(err))
+        assert type(back) is type(err)
+        assert (back.field, back.message, str(back)) == (err.field, err.message, str(err))

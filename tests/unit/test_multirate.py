@@ -24,7 +24,13 @@ def _cfg(model: str = "multirate_mlp", epochs: int = 2, **opts: Any) -> TrialCon
         {
             "dataset": {"name": "digits"},
             "model": {"name": model, "latent_dim": 4, "hidden": 16, "blocks": 1, **opts},
-            "train": {"epochs": epochs, "batch_size": 256, "seed": 3, "device": "cpu"},
+            "train": {
+                "epochs": epochs,
+                "batch_size": 256,
+                "seed": 3,
+                "device": "cpu",
+                "checkpoint_every": 1,
+            },
             "objective": {"sigma": {"policy": "fixed", "value": 0.7071}},
             "eval": QUICK_EVAL,
         }

@@ -82,3 +82,32 @@ def test_history_has_one_row_per_epoch_with_train_and_val(tmp_path: Path) -> Non
     # staged with 2 epochs: stage 1 for the first, learned σ(z) for the second.
     assert [h["policy/stage"] for h in result.history] == [1.0, 2.0]
     assert (tmp_path / "checkpoint" / "last.pt").is_file()
+
+
+class _Saved:
+    """Records the epochs after which the trainer wrote a checkpoint."""
+
+    def __init__(self) -> None:
+        self.epochs: list[int] = []
+
+    def on_epoch_end(self, trainer: Trainer, report: Any) -> None:
+        if report.checkpoint_dir is not None:
+            self.epochs.append(report.epoch)
+
+
+@pytest.mark.parametrize(
+    ("train", "want"),
+    [
+        ({}, [4]),  # default: 30 s of training between checkpoints, always after the last
+        ({"checkpoint_interval_s": 1e-9}, [1, 2, 3, 4]),
+        ({"checkpoint_every": 3}, [3, 4]),
+        ({"checkpoint_every": 1, "checkpoint_interval_s": 1e6}, [1, 2, 3, 4]),
+    ],
+)
+def test_checkpoint_schedule(train: dict[str, Any], want: list[int], tmp_path: Path) -> None:
+    data = _digits(0).to_dict()
+    data["train"] = {**data["train"], "epochs": 4, **train}
+    saved = _Saved()
+    result = Trainer(trial_config(data), tmp_path, callbacks=[saved]).run()
+    assert result.epochs_done == 4
+    assert saved.epochs == want

@@ -1,4 +1,5 @@
-"""Draw a trial's pictures (PNG, matplotlib's Agg canvas, no pyplot state) from
+"""Draw a trial's pictures (PNG; matplotlib's Agg canvas, no pyplot state, only for the
+figures that need it) from
 :class:`rdlab.evaluate.pictures.PictureData`. Every function returns the paths it wrote.
 
 Small and fast on purpose: image grids are bare PNGs (``reconstructions.png``: inputs in the
@@ -157,15 +158,13 @@ def _norms(data: PictureData, path: Path) -> Path:
 
 
 def _curves(data: PictureData, path: Path) -> Path:
-    """σ against epoch: 004 §4.3's self-annealing of a learned σ."""
-    fig = _figure(5, 3.2)
-    ax = fig.add_subplot(1, 1, 1)
-    for label, (ep, vals) in data.curves.items():
-        ax.plot(ep, vals, marker=".", label=label)
-    ax.set_yscale("log")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("σ_x")
-    ax.set_title("decoder σ during training (self-annealing, 004 §4.3)", fontsize=9)
-    ax.legend(fontsize=8)
-    fig.subplots_adjust(**PLOT_MARGINS)
-    return _save(fig, path)
+    """σ against epoch: 004 §4.3's self-annealing of a learned σ (Pillow, see .lineplot)."""
+    from rdlab.evaluate.lineplot import log_line_plot
+
+    return log_line_plot(
+        data.curves,
+        path,
+        title="decoder σ during training (self-annealing, 004 §4.3)",
+        xlabel="epoch",
+        ylabel="σ_x",
+    )

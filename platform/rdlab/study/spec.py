@@ -85,7 +85,6 @@ class SpecModel(_Strict):
     resources: Resources = Resources()
     max_concurrent: int = Field(2, ge=1, le=10000)
     max_failures: int = Field(1, ge=0, le=100)  # retries per trial before it counts as failed
-    checkpoint_every: int | None = Field(None, ge=1)
     # Trials per process trained as one batched computation (rdlab.train.packed); each
     # member stays its own trial in MLflow and Parquet. grid/random only.
     pack: int = Field(1, ge=1, le=256)
@@ -199,7 +198,8 @@ def parse_spec(data: Any) -> StudySpec:
 
 def _check_pack(model: SpecModel, base: dict[str, Any], params: list[Param]) -> None:
     """``pack > 1`` needs every trial known up front (grid/random), all finishing together
-    (no ASHA), and no PatchGAN term (its alternating discriminator step is not packed)."""
+    (no ASHA), no PatchGAN term (its alternating discriminator step is not packed) and no
+    β-conditioned model (its β is drawn per batch, the packed step's is fixed per member)."""
     if model.pack == 1:
         return
     s = model.search
@@ -214,6 +214,17 @@ def _check_pack(model: SpecModel, base: dict[str, Any], params: list[Param]) -> 
     adv = get_path(base, "objective.adversarial.weight", 0.0) or 0.0
     if adv > 0 or any(p.path.startswith("objective.adversarial") for p in params):
         raise SpecError("pack", "the adversarial (PatchGAN) term cannot be packed")
+    from rdlab.plugins import model_registry
+
+    names = {get_path(base, "model.name", "mlp_resnet")}
+    names |= {v for p in params if p.path == "model.name" for v in p.values}
+    for name in sorted(names):
+        if getattr(model_registry().get(name, "model.name"), "beta_conditioned", False):
+            raise SpecError(
+                "pack",
+                f"model {name!r} is β-conditioned (one trial already covers many β, "
+                "each batch at its own β); packing trains a fixed β per member: use pack: 1",
+            )
 
 
 def describe(spec: StudySpec) -> str:

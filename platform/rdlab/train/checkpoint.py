@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from rdlab.config import TrainConfig
 from rdlab.errors import SpecError
 
 CHECKPOINT_NAME = "last.pt"
@@ -34,6 +35,15 @@ def atomic_write_bytes(path: Path, write: Any) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def checkpoint_due(train: TrainConfig, epoch: int, wall_since_last_s: float) -> bool:
+    """Whether a trial checkpoints after ``epoch`` (1-based): see ``TrainConfig``."""
+    if epoch >= train.epochs:
+        return True
+    if train.checkpoint_every is not None:
+        return epoch % train.checkpoint_every == 0
+    return wall_since_last_s >= train.checkpoint_interval_s
 
 
 def save_checkpoint(directory: Path, state: dict[str, Any]) -> Path:

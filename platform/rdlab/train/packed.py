@@ -50,6 +50,7 @@ from rdlab.errors import SpecError
 from rdlab.model import VAEOutput
 from rdlab.objectives.loss import compose
 from rdlab.objectives.sigma.base import SigmaPolicy
+from rdlab.train.checkpoint import checkpoint_due
 from rdlab.train.metrics import SUM_KEYS, summarise
 from rdlab.train.trainer import (
     STATUS_DIVERGED,
@@ -213,6 +214,8 @@ class PackedTrainer:
         for k, cfg in enumerate(cfgs):
             m = Trainer(cfg, self.out_dir / f"m{k}", callbacks=cbs[k], device=device)
             m.ckpt_dir = self.ckpt_dir / f"m{k}"
+            if m.model.beta_conditioned:  # its β is drawn per batch; a member's is fixed
+                raise SpecError("pack", f"model {cfg.model.name!r} is β-conditioned; use pack: 1")
             if any(True for _ in m.model.buffers()):
                 raise SpecError("pack", f"model {cfg.model.name!r} has buffers; not packable")
             if type(m.policy).nll is not SigmaPolicy.nll:  # the loss uses log_sigma only
@@ -537,6 +540,7 @@ class PackedTrainer:
         for m in self.members:
             for cb in m.callbacks:
                 _call(cb, "on_start", m)
+        saved_at = self.wall_s  # training wall time at the last checkpoint (or the start)
         while self.epoch < self.epochs and self.active():
             t0 = time.perf_counter()
             train_m = self.train_epoch()
@@ -553,8 +557,10 @@ class PackedTrainer:
             reports: list[EpochReport | None] = [None] * self.k
             for k, val in vals.items():
                 reports[k] = self._member_epoch(k, train_m[k] or {}, val)
-            due = self.epoch % self.members[0].cfg.train.checkpoint_every == 0
-            ckpt = self.save() if vals and (due or self.epoch == self.epochs) else None
+            due = checkpoint_due(self.members[0].cfg.train, self.epoch, self.wall_s - saved_at)
+            ckpt = self.save() if vals and due else None
+            if ckpt is not None:
+                saved_at = self.wall_s
             for k, r in enumerate(reports):
                 if r is not None:
                     r.checkpoint_dir = None if ckpt is None else ckpt / f"m{k}"

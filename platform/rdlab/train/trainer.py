@@ -30,7 +30,12 @@ from rdlab.model import (
 from rdlab.objectives import adversarial
 from rdlab.objectives.loss import LossTerms, compose
 from rdlab.objectives.sigma import SigmaPolicy, build_policy
-from rdlab.train.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
+from rdlab.train.checkpoint import (
+    checkpoint_due,
+    has_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
 from rdlab.train.metrics import SUM_KEYS, evaluate_split, summarise
 
 STATUS_OK, STATUS_DIVERGED = "ok", "diverged"
@@ -130,7 +135,11 @@ class Trainer:
             "history": self.history,
             "wall_s": self.wall_s,
             "rng_cpu": torch.get_rng_state(),
-            "extra": dict(self.extra_state),
+            # Lists copied: a callback's background thread (MLflow's sender) may be taking
+            # items off its buffer while the checkpoint is written.
+            "extra": {
+                k: list(v) if isinstance(v, list) else v for k, v in self.extra_state.items()
+            },
         }
         if self.device.type == "cuda":
             st["rng_cuda"] = torch.cuda.get_rng_state_all()
@@ -262,6 +271,7 @@ class Trainer:
         for cb in self.callbacks:
             _call(cb, "on_start", self)
         status, diverged_at = STATUS_OK, None
+        saved_at = self.wall_s  # training wall time at the last checkpoint (or the start)
         while self.epoch < self.cfg.train.epochs:
             t0 = time.perf_counter()
             train_m = self.train_epoch()
@@ -284,8 +294,9 @@ class Trainer:
             self.last_finite = metrics
             for cb in self.callbacks:  # before the checkpoint, so buffers they keep are in it
                 _call(cb, "on_epoch_metrics", self, self.epoch, metrics)
-            due = self.epoch % self.cfg.train.checkpoint_every == 0
-            ckpt = self.save() if due or self.epoch == self.cfg.train.epochs else None
+            ckpt = None
+            if checkpoint_due(self.cfg.train, self.epoch, self.wall_s - saved_at):
+                ckpt, saved_at = self.save(), self.wall_s
             report = EpochReport(self.epoch, metrics, ckpt)
             for cb in self.callbacks:
                 _call(cb, "on_epoch_end", self, report)

@@ -28,7 +28,7 @@ from rdlab.config import trial_config
 from rdlab.study.spec import StudySpec
 from rdlab.train.packed import PackedTrainer, pack_key
 from rdlab.train.trainer import EpochReport, TrialResult
-from rdlab.tune.trainable import StudyContext, resolve
+from rdlab.tune.trainable import StudyContext, report_final, resolve, trial_dir
 
 MEMBER_SEP = "-m"
 
@@ -63,10 +63,13 @@ def packed_space(spec: StudySpec, space: dict[str, Any]) -> dict[str, Any]:
 class PackReporter:
     """Pack-level callback: one Tune report per epoch, and the members' outcomes at the end."""
 
-    def __init__(self, tune: Any, trial_id: str, members: list[dict[str, Any]]) -> None:
+    def __init__(
+        self, tune: Any, trial_id: str, members: list[dict[str, Any]], work: Path | None = None
+    ) -> None:
         self.tune = tune
         self.trial_id = trial_id
         self.members = members
+        self.work = work  # where the final report is recorded (trainable.report_final)
 
     def on_epoch_end(
         self, pack: PackedTrainer, epoch: int, reports: list[EpochReport | None], ckpt: Any
@@ -97,16 +100,15 @@ class PackReporter:
                 }
             )
         last = results[0].history[-1] if results[0].history else {}
-        self.tune.report(
-            {
-                **last,
-                "trial_status": "ok",
-                "trial_wall_s": pack.wall_s,
-                "epochs_done": pack.epoch,
-                "pack_size": len(self.members),
-                "members_json": json.dumps(outcomes),
-            }
-        )
+        metrics = {
+            **last,
+            "trial_status": "ok",
+            "trial_wall_s": pack.wall_s,
+            "epochs_done": pack.epoch,
+            "pack_size": len(self.members),
+            "members_json": json.dumps(outcomes),
+        }
+        report_final(self.tune, metrics, self.work)
 
 
 def run_packed_trial(config: dict[str, Any], ctx: StudyContext) -> None:
@@ -135,7 +137,7 @@ def run_packed_trial(config: dict[str, Any], ctx: StudyContext) -> None:
         cfgs,
         out_dir / "work",
         member_callbacks=member_cbs,
-        callbacks=[PackReporter(tune, trial_id, members)],
+        callbacks=[PackReporter(tune, trial_id, members, trial_dir(ctx, trial_id))],
     )
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:

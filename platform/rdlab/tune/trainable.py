@@ -15,8 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from rdlab.config import set_path, trial_config
+from rdlab.train.checkpoint import atomic_write_bytes
 from rdlab.train.trainer import EpochReport, Trainer, TrialResult
 from rdlab.tune.outcome import overrides_of
+
+# A trial's last Tune report, kept in its work folder once it has ended (see report_final).
+FINAL_REPORT = "final_report.json"
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,33 @@ class ProgressMarks:
         self._mark("end", result.epochs_done)
 
 
+def trial_dir(ctx: StudyContext, trial_id: str) -> Path | None:
+    return Path(ctx.study_dir) / "trials" / trial_id if ctx.study_dir else None
+
+
+def report_final(tune: Any, metrics: dict[str, Any], work: Path | None) -> None:
+    """Tune's last report for a trial, written to its work folder first.
+
+    Tune saves its experiment state every few seconds, not on every trial end; a driver
+    killed in between restores a finished trial as unfinished and starts it again. The
+    record lets that rerun hand back the finished result instead of training (and
+    logging to MLflow) a second time, so every trial's result counts exactly once.
+    """
+    if work is not None:
+        data = json.dumps(metrics).encode()
+        atomic_write_bytes(work / FINAL_REPORT, lambda fh: fh.write(data))
+    tune.report(metrics)
+
+
+def replay_final(tune: Any, work: Path | None) -> bool:
+    """Report a trial's recorded final result again; False if it never finished."""
+    path = None if work is None else work / FINAL_REPORT
+    if path is None or not path.is_file():
+        return False
+    tune.report(json.loads(path.read_text()))
+    return True
+
+
 def resolve(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     data = base
     for path, value in overrides.items():
@@ -96,29 +127,31 @@ class TuneReporter:
     def on_end(self, trainer: Trainer, result: TrialResult) -> None:
         last = result.history[-1] if result.history else {}
         final_val = result.final.get("val", {})
-        self.tune.report(
-            {
-                **last,
-                **{f"val/{k}": v for k, v in final_val.items()},
-                **self._common(trainer),
-                "trial_status": result.status,
-                "trial_wall_s": result.wall_s,
-                "epochs_done": result.epochs_done,
-                "diverged_epoch": result.diverged_epoch or 0,
-                "final_json": json.dumps(result.final),
-                "history_json": json.dumps(result.history),
-                "artifacts_json": json.dumps(self._artifacts(trainer)),
-            }
-        )
+        metrics = {
+            **last,
+            **{f"val/{k}": v for k, v in final_val.items()},
+            **self._common(trainer),
+            "trial_status": result.status,
+            "trial_wall_s": result.wall_s,
+            "epochs_done": result.epochs_done,
+            "diverged_epoch": result.diverged_epoch or 0,
+            "final_json": json.dumps(result.final),
+            "history_json": json.dumps(result.history),
+            "artifacts_json": json.dumps(self._artifacts(trainer)),
+        }
+        report_final(self.tune, metrics, trainer.out_dir if self.study_dir else None)
 
 
 def run_trial(config: dict[str, Any], ctx: StudyContext) -> None:
+    from ray import tune
+
+    if replay_final(tune, trial_dir(ctx, tune.get_context().get_trial_name())):
+        return  # it ended before a driver crash that Tune's saved state did not see
     if "pack" in config:  # several trials as one batched computation (spec ``pack``)
         from rdlab.tune.packed import run_packed_trial
 
         return run_packed_trial(config, ctx)
     import torch
-    from ray import tune
 
     torch.set_num_threads(max(1, ctx.threads))
     overrides = overrides_of(config)
@@ -133,10 +166,7 @@ def run_trial(config: dict[str, Any], ctx: StudyContext) -> None:
     cfg = trial_config(resolve(ctx.base, overrides))
     tctx = tune.get_context()
     trial_id = tctx.get_trial_name()  # rdlab's deterministic id (runner.TrialNames)
-    if ctx.study_dir:
-        out_dir = Path(ctx.study_dir) / "trials" / trial_id
-    else:
-        out_dir = Path(tempfile.mkdtemp(prefix=f"rdlab-{trial_id}-"))
+    out_dir = trial_dir(ctx, trial_id) or Path(tempfile.mkdtemp(prefix=f"rdlab-{trial_id}-"))
     callbacks: list[Any] = []
     if ctx.tracking_uri and ctx.experiment_id and ctx.parent_run_id:
         from rdlab.track import TrialTracker

@@ -1,0 +1,111 @@
+"""TrialTracker sends epoch metrics from a background thread (issue 8 §3): training never
+waits on MLflow, metrics still arrive in order, and the run closes only when all are in."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rdlab.config import TrialConfig, trial_config
+from rdlab.track import TrialTracker
+
+
+@dataclass
+class FakeTrainer:
+    cfg: TrialConfig
+    out_dir: Path
+    extra_state: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class FakeResult:
+    final: dict[str, dict[str, float]]
+    wall_s: float = 1.0
+    epochs_done: int = 3
+    status: str = "ok"
+    diverged_epoch: int | None = None
+
+
+class GatedClient:
+    """The real MLflow client, except that ``log_batch`` of metrics waits for a gate."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.gate = threading.Event()
+        self.waiting = threading.Event()
+
+    def log_batch(self, run_id: str, metrics: Any = (), **kw: Any) -> None:
+        if metrics:
+            self.waiting.set()
+            assert self.gate.wait(60), "the test never opened the gate"
+        self.inner.log_batch(run_id, metrics=metrics, **kw)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, str]:
+    from mlflow.tracking import MlflowClient
+
+    root = tmp_path_factory.mktemp("mlflow")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.create_experiment("tracker", artifact_location=(root / "art").as_uri())
+    parent = client.create_run(exp).info.run_id
+    return uri, exp, parent
+
+
+def _trainer(tmp_path: Path) -> FakeTrainer:
+    return FakeTrainer(trial_config({"train": {"epochs": 3}}), tmp_path)
+
+
+def test_epochs_are_sent_off_the_training_thread(
+    store: tuple[str, str, str], tmp_path: Path
+) -> None:
+    from mlflow.tracking import MlflowClient
+
+    uri, exp, parent = store
+    tracker = TrialTracker(uri, exp, parent, "s0001", "s0001", "study")
+    gated = GatedClient(tracker.client)
+    tracker.client = gated
+    trainer = _trainer(tmp_path)
+    tracker.on_start(trainer)
+    for epoch in (1, 2, 3):
+        # Returns while the sender is stuck inside a send: training does not wait.
+        tracker.on_epoch_metrics(trainer, epoch, {"val/rate": float(epoch)})
+        assert gated.waiting.wait(30)
+    assert len(trainer.extra_state["mlflow_pending"]) >= 2  # kept for the checkpoint
+    gated.gate.set()
+    tracker.on_end(trainer, FakeResult(final={"val": {"rate": 3.0}}))
+    assert trainer.extra_state["mlflow_pending"] == []
+    client = MlflowClient(tracking_uri=uri)
+    run = client.get_run(trainer.extra_state["mlflow_run_id"])
+    assert run.info.status == "FINISHED"
+    history = client.get_metric_history(run.info.run_id, "val/rate")
+    assert [(m.step, m.value) for m in history] == [(1, 1.0), (2, 2.0), (3, 3.0)]
+    assert run.data.metrics["final/val/rate"] == 3.0
+
+
+def test_a_refused_send_fails_the_trial(store: tuple[str, str, str], tmp_path: Path) -> None:
+    from mlflow.exceptions import RestException
+
+    uri, exp, parent = store
+    tracker = TrialTracker(uri, exp, parent, "s0002", "s0002", "study")
+    real = tracker.client
+
+    class Refusing(GatedClient):
+        def log_batch(self, run_id: str, metrics: Any = (), **kw: Any) -> None:
+            if metrics:
+                raise RestException({"error_code": "INVALID_PARAMETER_VALUE", "message": "no"})
+            real.log_batch(run_id, metrics=metrics, **kw)
+
+    tracker.client = Refusing(real)
+    trainer = _trainer(tmp_path)
+    tracker.on_start(trainer)
+    tracker.on_epoch_metrics(trainer, 1, {"val/rate": 1.0})
+    with pytest.raises(RestException, match="no"):
+        tracker.on_end(trainer, FakeResult(final={}))
