@@ -2,7 +2,7 @@
 the training thread) against the naive pattern (``mlflow.log_metric`` once per step, plus
 the validation metrics each epoch), both against a real ``mlflow server`` on loopback.
 
-    python studies/benchmarks/bench_tracking.py [--epochs 10] [--rounds 2] [--json OUT]
+    python studies/benchmarks/bench_tracking.py [--epochs 30] [--rounds 2] [--json OUT]
 
 The server runs with a sqlite backend and proxied artifacts in a temporary folder, bound to
 127.0.0.1 on a free port (``--allowed-hosts`` set to that address: MLflow 3.x checks the
@@ -11,7 +11,9 @@ polling consumers would otherwise take CPU from the trials on this small machine
 
 Cost = wall time a trial spends inside tracking calls (opening the run, params, per-epoch
 metrics, final metrics, artifacts, closing the run), as a share of the trial's wall time.
-Workload: bench 1's (the default study's trial, digits, mlp_resnet 4×200, one thread).
+Workload: the default study's trial (digits, mlp_resnet 4×200, one thread, 30 epochs, the
+default end-of-trial evaluation whose pictures go to MLflow; ``--eval light`` for split
+metrics only), the Fréchet classifier trained beforehand as a study does.
 rdlab and the naive loop alternate for ``--rounds`` rounds.
 """
 
@@ -98,6 +100,9 @@ class Timed:
 
     def on_epoch_metrics(self, trainer: Any, epoch: int, metrics: dict[str, float]) -> None:
         self._call("on_epoch_metrics", trainer, epoch, metrics)
+
+    def on_artifacts(self, trainer: Any, paths: list[str]) -> None:
+        self._call("on_artifacts", trainer, paths)
 
     def on_end(self, trainer: Any, result: Any) -> None:
         self._call("on_end", trainer, result)
@@ -186,17 +191,32 @@ def main(argv: list[str] | None = None) -> int:
     from bench_overhead import trial_data
 
     p = parser("bench_tracking", __doc__)
-    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--epochs", type=int, default=30, help="default: the default study's 30")
     p.add_argument("--rounds", type=int, default=2)
+    p.add_argument(
+        "--eval",
+        choices=["default", "light"],
+        default="default",
+        help="rdlab's end-of-trial evaluation: the default one (pictures uploaded as MLflow "
+        "artifacts) or split metrics only",
+    )
     args = p.parse_args(argv)
     one_thread()
     data = trial_data(args.epochs, 200, 4)
-    data["eval"] = {"splits": ["val", "test"], "iwae_k": 0, "frechet": False, "pictures": False}
+    if args.eval == "default":
+        data.pop("eval")
+    else:
+        data["eval"] = {"splits": ["val", "test"], "iwae_k": 0, "frechet": False, "pictures": False}
     runs: dict[str, list[dict[str, Any]]] = {"rdlab": [], "naive": []}
     with (
         tempfile.TemporaryDirectory(prefix="bench_tracking_") as tmp,
         mlflow_server(Path(tmp)) as uri,
     ):
+        from rdlab.config import trial_config
+        from rdlab.evaluate.classifier import warm_cache
+
+        # As in a study: the Fréchet classifier is trained once, before the trials.
+        warm_cache(trial_config(data), Path(tmp) / ".cache" / "frechet")
         for r in range(args.rounds):
             runs["rdlab"].append(rdlab_trial(uri, data, Path(tmp) / f"r{r}", str(r)))
             runs["naive"].append(naive_trial(uri, data, str(r)))

@@ -26,9 +26,9 @@ ROOT = HERE.parents[1]
 
 # name → (script, extra arguments at make-bench size)
 BENCHES: dict[str, tuple[str, list[str]]] = {
-    "overhead": ("bench_overhead.py", ["--epochs", "12"]),
+    "overhead": ("bench_overhead.py", ["--epochs", "24", "--warmup", "3"]),
     "data": ("bench_data.py", ["--epochs", "6"]),
-    "tracking": ("bench_tracking.py", ["--epochs", "10", "--rounds", "2"]),
+    "tracking": ("bench_tracking.py", ["--epochs", "30", "--rounds", "2"]),
     "study": ("bench_study.py", ["--trials", "6", "--epochs", "5"]),
     "ttf": ("bench_ttf.py", ["--betas", "8", "--epochs", "5", "--seeds", "20"]),
 }

@@ -80,6 +80,9 @@ def test_ray_job_submit_smoke_study(tmp_path: Path) -> None:
     assert ok[METRICS].notna().all().all()
     assert set(final["mlflow_run_id"]) == {r["run_id"] for r in children}
     assert (table["epoch"].dropna() >= 1).all()
+    # The driver trained the Fréchet classifier once, before the trials, where they look.
+    assert "Fréchet classifier for digits: test accuracy" in proc.stdout
+    assert len(list((root / "trials" / ".cache" / "frechet").glob("digits-*.pt"))) == 1
 
 
 def test_failing_trial_is_retried_then_marked_failed(tmp_path: Path) -> None:

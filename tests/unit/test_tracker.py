@@ -79,6 +79,9 @@ def test_epochs_are_sent_off_the_training_thread(
         tracker.on_epoch_metrics(trainer, epoch, {"val/rate": float(epoch)})
         assert gated.waiting.wait(30)
     assert len(trainer.extra_state["mlflow_pending"]) >= 2  # kept for the checkpoint
+    (tmp_path / "artifacts").mkdir()
+    (tmp_path / "artifacts" / "samples.png").write_bytes(b"png")
+    tracker.on_artifacts(trainer, ["artifacts/samples.png"])  # announced by the evaluation
     gated.gate.set()
     tracker.on_end(trainer, FakeResult(final={"val": {"rate": 3.0}}))
     assert trainer.extra_state["mlflow_pending"] == []
@@ -88,6 +91,12 @@ def test_epochs_are_sent_off_the_training_thread(
     history = client.get_metric_history(run.info.run_id, "val/rate")
     assert [(m.step, m.value) for m in history] == [(1, 1.0), (2, 2.0), (3, 3.0)]
     assert run.data.metrics["final/val/rate"] == 3.0
+    assert run.data.tags["rdlab.status"] == "ok"
+    names = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"trial_config.yaml", "artifacts"} <= names
+    assert [a.path for a in client.list_artifacts(run.info.run_id, "artifacts")] == [
+        "artifacts/samples.png"
+    ]
 
 
 def test_a_refused_send_fails_the_trial(store: tuple[str, str, str], tmp_path: Path) -> None:

@@ -21,13 +21,16 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rdlab.evaluate._util import eval_mode, seeded
+
+if TYPE_CHECKING:
+    from rdlab.config import TrialConfig
 
 VERSION = 1  # bump when the architecture or the training recipe changes
 FORMAT = f"rdlab-frechet-classifier-{VERSION}"
@@ -168,3 +171,20 @@ def _load(path: Path, device: torch.device) -> FrechetClassifier | None:
     return FrechetClassifier(
         net=net.to(device).eval(), test_acc=float(blob["test_acc"]), path=path, trained=False
     )
+
+
+def warm_cache(cfg: TrialConfig, cache_dir: Path) -> FrechetClassifier | None:
+    """The classifier a trial of ``cfg`` will use, trained now if not cached (None when the
+    trial computes no Fréchet distance in a classifier space).
+
+    A study calls it once before its trials start: otherwise the first trials (two at a
+    time by default) each train the same classifier, inside their measured evaluation.
+    """
+    if not cfg.eval.frechet:
+        return None
+    from rdlab.data import build_dataset
+
+    data = build_dataset(cfg.dataset)
+    if not has_labels(data):
+        return None
+    return load_or_train(cast(Labelled, data), cfg.dataset.flat(), cache_dir)

@@ -96,14 +96,9 @@ def evaluate_trial(
     t0 = time.perf_counter()
     cache = resolve_cache_dir(trainer.out_dir, cache_dir or getattr(trainer, "cache_dir", None))
     ctx = trial_context(trainer, ev, cache / "frechet")
-    results = {
-        split: split_metrics(trainer, ev, ctx, split, salt=i) for i, split in enumerate(ev.splits)
-    }
-    if trainer.model.beta_conditioned:  # multi-rate VAE: also one result per β of its grid
-        from rdlab.evaluate.multirate import beta_sweep
-
-        results.update(beta_sweep(trainer, ev, cache / "frechet"))
     if ev.pictures and ev.splits:
+        # First, and announced (``on_artifacts``): a tracker uploads them while the split
+        # metrics below are computed, off the trial's critical path.
         out = trainer.out_dir
         try:
             written = draw_pictures(
@@ -113,6 +108,15 @@ def evaluate_trial(
             warnings.warn(f"rdlab: pictures not drawn ({type(err).__name__}: {err})", stacklevel=2)
             written = []
         trainer.extra_state["artifacts"] = [_relative(p, out) for p in written]
+        if hasattr(trainer, "notify"):
+            trainer.notify("on_artifacts", list(trainer.extra_state["artifacts"]))
+    results = {
+        split: split_metrics(trainer, ev, ctx, split, salt=i) for i, split in enumerate(ev.splits)
+    }
+    if trainer.model.beta_conditioned:  # multi-rate VAE: also one result per β of its grid
+        from rdlab.evaluate.multirate import beta_sweep
+
+        results.update(beta_sweep(trainer, ev, cache / "frechet"))
     trainer.extra_state["eval_wall_s"] = time.perf_counter() - t0
     return results
 

@@ -186,6 +186,7 @@ def _run(
     local_artifacts = paths.root / "mlartifacts" if tracking_uri is None else None
     tracker = StudyTracker(uri, spec.name, artifact_dir=local_artifacts)
     parent = tracker.start_parent(flatten({"spec": data}), resume=resume)
+    warm_frechet_classifier(spec, paths, say)
     init_ray()
     ctx = StudyContext(
         study=spec.name,
@@ -231,6 +232,25 @@ def _run(
     say(f"MLflow    : {redact_uri(uri)}{hint}")  # never print a password from the URI
     say(f"Optuna    : optuna-dashboard sqlite:///{paths.root / 'optuna.db'}")
     return 0
+
+
+def warm_frechet_classifier(spec: StudySpec, paths: StudyPaths, say: Any) -> None:
+    """Train the Fréchet classifier of the study's dataset once, where its trials look for
+    it (``<study>/trials/.cache``), unless the search varies the dataset or the Fréchet
+    switch (then each trial finds or trains its own)."""
+    if any(p.path.startswith(("dataset.", "eval.frechet")) for p in spec.params):
+        return
+    from rdlab.evaluate import resolve_cache_dir
+    from rdlab.evaluate.classifier import warm_cache
+
+    cache = resolve_cache_dir(paths.root / "trials" / "any") / "frechet"
+    t0 = time.perf_counter()
+    clf = warm_cache(spec.base_config, cache)
+    if clf is not None and clf.trained:
+        say(
+            f"Fréchet classifier for {spec.base_config.dataset.name}: test accuracy "
+            f"{clf.test_acc:.3f} ({time.perf_counter() - t0:.1f}s, cached in {cache})"
+        )
 
 
 def finish_report(spec: StudySpec, paths: StudyPaths, say: Any) -> list[Path]:

@@ -290,16 +290,25 @@ def _param_str(v: Any) -> str:
 
 
 def send_metrics(
-    client: Any, run_id: str, metrics: dict[str, float], step: int, timestamp: int | None = None
+    client: Any,
+    run_id: str,
+    metrics: dict[str, float],
+    step: int,
+    timestamp: int | None = None,
+    tags: dict[str, str] | None = None,
 ) -> None:
-    from mlflow.entities import Metric
+    """One ``log_batch`` (more past MLflow's 1,000 metrics a batch); ``tags`` ride along."""
+    from mlflow.entities import Metric, RunTag
 
     ts = timestamp or int(time.time() * 1000)
     items = [
         Metric(k, float(v), ts, step) for k, v in metrics.items() if isinstance(v, (int, float))
     ]
-    for i in range(0, len(items), MAX_METRICS_PER_BATCH):
-        client.log_batch(run_id, metrics=items[i : i + MAX_METRICS_PER_BATCH])
+    run_tags = [RunTag(k, v) for k, v in (tags or {}).items()]
+    for i in range(0, max(1, len(items)), MAX_METRICS_PER_BATCH):
+        client.log_batch(
+            run_id, metrics=items[i : i + MAX_METRICS_PER_BATCH], tags=run_tags if i == 0 else []
+        )
 
 
 class TrialTracker:
@@ -328,6 +337,10 @@ class TrialTracker:
         self._stopping = False
         self._sender: threading.Thread | None = None
         self._sender_error: BaseException | None = None
+        # Pictures announced by the evaluation (on_artifacts), uploaded by the sender while
+        # the rest of the evaluation runs; whatever is left goes out at on_end.
+        self._uploads: list[str] = []
+        self._announced = False
 
     # -- run identity ----------------------------------------------------------------
     def _find_run(self) -> str | None:
@@ -398,6 +411,11 @@ class TrialTracker:
         pending.append({"step": epoch, "ts": int(time.time() * 1000), "metrics": dict(metrics)})
         self._wake.set()
 
+    def on_artifacts(self, trainer: Any, paths: list[str]) -> None:
+        self._announced = True
+        self._uploads.extend(paths)
+        self._wake.set()
+
     def _send_loop(self, trainer: Any, pending: list[dict[str, Any]]) -> None:
         """Open the run and send buffered epochs, in order, whenever there is something to
         send; while MLflow is unreachable, try again after 1, 2, 4 … 10 s."""
@@ -408,7 +426,11 @@ class TrialTracker:
             if self._stopping:
                 return
             try:
-                ok = self._ensure_run(trainer, deadline=None) and self._flush(pending, None)
+                ok = (
+                    self._ensure_run(trainer, deadline=None)
+                    and self._flush(pending, None)
+                    and self._upload(trainer, None)
+                )
             except BaseException as err:  # a refusal (bad request): the trial must fail
                 self._sender_error = err
                 return
@@ -434,7 +456,13 @@ class TrialTracker:
         while pending:
             item = pending[0]
             send = partial(
-                send_metrics, self.client, self.run_id, item["metrics"], item["step"], item["ts"]
+                send_metrics,
+                self.client,
+                self.run_id,
+                item["metrics"],
+                item["step"],
+                item["ts"],
+                item.get("tags"),
             )
             try:
                 call_with_retry(send, self.uri, "sending metrics", deadline)
@@ -445,21 +473,48 @@ class TrialTracker:
             pending.pop(0)
         return True
 
+    def _upload(self, trainer: Any, deadline: float | None) -> bool:
+        """Upload announced pictures in order; False (keeping the rest) while unreachable."""
+        assert self.run_id is not None
+        while self._uploads:
+            rel = self._uploads[0]
+            p = Path(trainer.out_dir) / rel
+            if p.exists():
+                sub = str(Path(rel).parent) if str(Path(rel).parent) != "." else None
+                log = partial(self.client.log_artifact, self.run_id, str(p), sub)
+                try:
+                    call_with_retry(log, self.uri, "uploading pictures", deadline)
+                except TrackingUnavailable:
+                    if deadline is not None:
+                        raise
+                    return False
+            self._uploads.pop(0)
+        return True
+
     def on_end(self, trainer: Any, result: Any) -> None:
         self._stop_sender()  # from here on, this thread sends what is left, with a deadline
         pending = trainer.extra_state.setdefault("mlflow_pending", [])
         final = {f"final/{split}/{k}": v for split, m in result.final.items() for k, v in m.items()}
+        tags = {"rdlab.status": result.status}
+        if result.diverged_epoch is not None:
+            tags["rdlab.diverged_epoch"] = str(result.diverged_epoch)
+        if trainer.extra_state.get("final_checkpoint"):
+            tags["rdlab.checkpoint"] = str(trainer.extra_state["final_checkpoint"])
         pending.append(
             {
                 "step": result.epochs_done,
                 "ts": int(time.time() * 1000),
                 "metrics": {**final, "wall_s": result.wall_s},
+                "tags": tags,  # in the same request as the final metrics
             }
         )
+        if not self._announced:  # a trainer that does not announce them: all of them now
+            self._uploads = list(trainer.extra_state.get("artifacts", []))
         deadline = time.monotonic() + self.flush_timeout_s
         try:
             self._ensure_run(trainer, deadline)
             self._flush(pending, deadline)
+            self._upload(trainer, deadline)
             call_with_retry(
                 lambda: self._close(trainer, result), self.uri, "closing the trial's run", deadline
             )
@@ -470,22 +525,7 @@ class TrialTracker:
             ) from None
 
     def _close(self, trainer: Any, result: Any) -> None:
-        """Tags in one request, the pictures, then the run's status (a few requests: the
-        whole close is on the trial's critical path)."""
-        from mlflow.entities import RunTag
-
         assert self.run_id is not None
-        tags = {"rdlab.status": result.status}
-        if result.diverged_epoch is not None:
-            tags["rdlab.diverged_epoch"] = str(result.diverged_epoch)
-        if trainer.extra_state.get("final_checkpoint"):
-            tags["rdlab.checkpoint"] = str(trainer.extra_state["final_checkpoint"])
-        self.client.log_batch(self.run_id, tags=[RunTag(k, v) for k, v in tags.items()])
-        for rel in trainer.extra_state.get("artifacts", []):
-            p = Path(trainer.out_dir) / rel
-            if p.exists():
-                sub = str(Path(rel).parent) if str(Path(rel).parent) != "." else None
-                self.client.log_artifact(self.run_id, str(p), sub)
         self.client.set_terminated(
             self.run_id, status="FINISHED" if result.status == "ok" else "FAILED"
         )

@@ -56,7 +56,8 @@ def evaluate_split(
     policy.eval()
     sums = torch.zeros(4, dtype=torch.float64, device=x.device)
     devices = [x.device] if x.device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
+    # No autograd graph: evaluation never backpropagates (it ran every epoch with one).
+    with torch.random.fork_rng(devices=devices), torch.no_grad():
         torch.manual_seed(seed)
         for i in range(0, x.shape[0], batch_size):
             xb = x[i : i + batch_size]

@@ -67,6 +67,7 @@ class Callback(Protocol):
     def on_start(self, trainer: Trainer) -> None: ...
     def on_epoch_metrics(self, trainer: Trainer, epoch: int, metrics: dict[str, float]) -> None: ...
     def on_epoch_end(self, trainer: Trainer, report: EpochReport) -> None: ...
+    def on_artifacts(self, trainer: Trainer, paths: list[str]) -> None: ...
     def on_end(self, trainer: Trainer, result: TrialResult) -> None: ...
 
 
@@ -254,6 +255,11 @@ class Trainer:
 
     def _params_finite(self) -> bool:
         return all(bool(torch.isfinite(p).all()) for p in self.model.parameters())
+
+    def notify(self, hook: str, *args: Any) -> None:
+        """Call ``hook(self, *args)`` on every callback that has it."""
+        for cb in self.callbacks:
+            _call(cb, hook, self, *args)
 
     def evaluate(self, split: str) -> dict[str, float]:
         return evaluate_split(
