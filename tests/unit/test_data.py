@@ -156,3 +156,67 @@ def test_data_root_defaults_to_environment(
     monkeypatch.setenv("RDLAB_DATA", str(tmp_path / "elsewhere"))
     with pytest.raises(DataNotFoundError, match="elsewhere"):
         _source(name="mnist")
+
+
+def _faces(folder: Path, n: int) -> list[Any]:
+    """n small synthetic 'faces': PNGs at 256×256 and JPEGs at 64×64 (resized on load)."""
+    from PIL import Image
+
+    folder.mkdir(parents=True)
+    g = torch.Generator().manual_seed(0)
+    written = []
+    for i in range(n):
+        size = 256 if i % 2 == 0 else 64
+        pixels = torch.randint(0, 256, (size, size, 3), generator=g, dtype=torch.uint8)
+        img = Image.fromarray(pixels.numpy())
+        img.save(folder / (f"{i:05d}.png" if size == 256 else f"{i:05d}.jpg"))
+        written.append(pixels)
+    (folder / "README.txt").write_text("not an image: skipped")
+    return written
+
+
+def test_celebahq256_reads_a_folder_of_images(tmp_path: Path) -> None:
+    written = _faces(tmp_path / "celeba_hq_256", 10)
+    cfg = DatasetConfig(name="celebahq256", root=str(tmp_path), val_fraction=0.2, test_fraction=0.2)
+    src = build_dataset(cfg)
+    assert src.shape == (3, 256, 256) and src.is_image
+    sizes = {s: src.split(s).shape[0] for s in ("train", "val", "test")}
+    assert sizes == {"train": 6, "val": 2, "test": 2}
+    every = torch.cat([src.split(s) for s in ("train", "val", "test")])
+    assert (
+        every.shape[1:] == (3, 256, 256) and 0.0 <= float(every.min()) <= float(every.max()) <= 1.0
+    )
+    # the 256×256 PNGs come back pixel for pixel (lossless, not resized)
+    first = (written[0].permute(2, 0, 1).float() / 255.0)[None]
+    assert any(torch.equal(first[0], row) for row in every)
+    capped = DatasetConfig(
+        name="celebahq256", root=str(tmp_path), val_fraction=0.25, test_fraction=0.25,
+        max_examples=4,
+    )  # fmt: skip
+    assert sum(build_dataset(capped).split(s).shape[0] for s in ("train", "val", "test")) == 4
+
+
+def test_celebahq256_gpu_spec_validates_and_its_model_runs_at_256(tmp_path: Path) -> None:
+    """002's cluster spec (studies/reproductions/gpu) checks against real files, and its
+    ResNetV2 builds for 256×256 faces and decodes a batch of the same shape."""
+    import yaml
+    from rdlab.model import build_model
+    from rdlab.study.spec import parse_spec
+
+    _faces(tmp_path / "celeba_hq_256", 6)
+    root = Path(__file__).resolve().parents[2]
+    data = yaml.safe_load((root / "studies/reproductions/gpu/mixture_celebahq256.yaml").read_text())
+    data["dataset"]["root"] = str(tmp_path)
+    data["train"]["device"] = "cpu"
+    spec = parse_spec(data)
+    model = build_model("resnet_v2", (3, 256, 256), 16, spec.base_config.model.options())
+    with torch.no_grad():
+        out = model(torch.rand(2, 3, 256, 256))
+    assert out.x_mean.shape == (2, 3, 256, 256) and out.mu_z.shape == (2, 16)
+
+
+def test_celebahq256_without_images_names_the_folder(tmp_path: Path) -> None:
+    with pytest.raises(DataNotFoundError) as err:
+        build_dataset(DatasetConfig(name="celebahq256", root=str(tmp_path)))
+    assert err.value.field == "dataset.root"
+    assert str(tmp_path / "celeba_hq_256") in err.value.message

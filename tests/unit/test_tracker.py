@@ -36,9 +36,11 @@ class GatedClient:
         self.inner = inner
         self.gate = threading.Event()
         self.waiting = threading.Event()
+        self.metric_batches = 0
 
     def log_batch(self, run_id: str, metrics: Any = (), **kw: Any) -> None:
         if metrics:
+            self.metric_batches += 1
             self.waiting.set()
             assert self.gate.wait(60), "the test never opened the gate"
         self.inner.log_batch(run_id, metrics=metrics, **kw)
@@ -92,6 +94,9 @@ def test_epochs_are_sent_off_the_training_thread(
     assert [(m.step, m.value) for m in history] == [(1, 1.0), (2, 2.0), (3, 3.0)]
     assert run.data.metrics["final/val/rate"] == 3.0
     assert run.data.tags["rdlab.status"] == "ok"
+    # Epochs that ended while a request was out share the next one: epoch 1 (held at the
+    # gate), epochs 2–3 together, then the final metrics.
+    assert gated.metric_batches == 3
     names = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"trial_config.yaml", "artifacts"} <= names
     assert [a.path for a in client.list_artifacts(run.info.run_id, "artifacts")] == [

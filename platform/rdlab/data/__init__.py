@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rdlab.data.base import DATASETS, SPLITS, DataSource, GeneratedSource, TensorSource
+from rdlab.data.celebahq import CelebAHQ256
 from rdlab.data.digits import Digits
 from rdlab.data.hypersphere import Hypersphere
 from rdlab.data.torchvision_sets import CIFAR10, MNIST, CelebA64, FashionMNIST
@@ -16,6 +17,7 @@ __all__ = [
     "MNIST",
     "SPLITS",
     "CelebA64",
+    "CelebAHQ256",
     "DataSource",
     "Digits",
     "FashionMNIST",

@@ -19,6 +19,7 @@ rdlab prints goes through :func:`redact_uri`.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import threading
@@ -34,6 +35,7 @@ from rdlab.config import TrialConfig
 PARENT_TAG = "rdlab.role"
 MAX_PARAMS_PER_BATCH = 100
 MAX_METRICS_PER_BATCH = 1000
+SEND_INTERVAL_S = 2.0  # a trial's epoch metrics go out at most this often (batched)
 RETRY_ENV = "RDLAB_TRACKING_RETRY_S"
 T = TypeVar("T")
 
@@ -264,7 +266,7 @@ class StudyTracker:
         ts = int(time.time() * 1000)  # fixed across retries: a resent batch is a no-op
         self._call(
             "logging study metrics",
-            lambda: send_metrics(self.client, parent, metrics, step=0, timestamp=ts),
+            lambda: send_items(self.client, parent, [{"step": 0, "ts": ts, "metrics": metrics}]),
         )
 
     def finish(self, status: str = "FINISHED") -> None:
@@ -289,25 +291,21 @@ def _param_str(v: Any) -> str:
     return text[:6000]
 
 
-def send_metrics(
-    client: Any,
-    run_id: str,
-    metrics: dict[str, float],
-    step: int,
-    timestamp: int | None = None,
-    tags: dict[str, str] | None = None,
-) -> None:
-    """One ``log_batch`` (more past MLflow's 1,000 metrics a batch); ``tags`` ride along."""
+def send_items(client: Any, run_id: str, items: list[dict[str, Any]]) -> None:
+    """Buffered epochs (``{"step", "ts", "metrics", "tags"?}``) in one ``log_batch`` (more
+    past MLflow's 1,000 metrics a batch); each metric keeps its epoch's step and time."""
     from mlflow.entities import Metric, RunTag
 
-    ts = timestamp or int(time.time() * 1000)
-    items = [
-        Metric(k, float(v), ts, step) for k, v in metrics.items() if isinstance(v, (int, float))
+    metrics = [
+        Metric(k, float(v), item["ts"], item["step"])
+        for item in items
+        for k, v in item["metrics"].items()
+        if isinstance(v, (int, float))
     ]
-    run_tags = [RunTag(k, v) for k, v in (tags or {}).items()]
-    for i in range(0, max(1, len(items)), MAX_METRICS_PER_BATCH):
+    tags = [RunTag(k, v) for item in items for k, v in (item.get("tags") or {}).items()]
+    for i in range(0, max(1, len(metrics)), MAX_METRICS_PER_BATCH):
         client.log_batch(
-            run_id, metrics=items[i : i + MAX_METRICS_PER_BATCH], tags=run_tags if i == 0 else []
+            run_id, metrics=metrics[i : i + MAX_METRICS_PER_BATCH], tags=tags if i == 0 else []
         )
 
 
@@ -334,7 +332,7 @@ class TrialTracker:
         self.client = _client(tracking_uri)
         self.run_id: str | None = None
         self._wake = threading.Event()
-        self._stopping = False
+        self._stop = threading.Event()
         self._sender: threading.Thread | None = None
         self._sender_error: BaseException | None = None
         # Pictures announced by the evaluation (on_artifacts), uploaded by the sender while
@@ -395,7 +393,7 @@ class TrialTracker:
     # -- callbacks -------------------------------------------------------------------
     def on_start(self, trainer: Any) -> None:
         pending = trainer.extra_state.setdefault("mlflow_pending", [])
-        self._stopping = False
+        self._stop = threading.Event()
         self._sender = threading.Thread(
             target=self._send_loop,
             args=(trainer, pending),
@@ -417,14 +415,20 @@ class TrialTracker:
         self._wake.set()
 
     def _send_loop(self, trainer: Any, pending: list[dict[str, Any]]) -> None:
-        """Open the run and send buffered epochs, in order, whenever there is something to
-        send; while MLflow is unreachable, try again after 1, 2, 4 … 10 s."""
+        """Open the run, then send buffered epochs in order whenever there are some, at most
+        one request every ``SEND_INTERVAL_S`` (epochs that end meanwhile share it: a
+        0.3 s digits epoch would otherwise be one request each, on every trial of a study
+        against one server); while MLflow is unreachable, try again after 1, 2, 4 … 10 s."""
         delay: float | None = None
+        last_sent = -math.inf
         while True:
             self._wake.wait(timeout=delay)
-            self._wake.clear()  # before sending: an epoch added meanwhile wakes us again
-            if self._stopping:
+            if self._stop.is_set():
                 return
+            hold = last_sent + SEND_INTERVAL_S - time.monotonic()
+            if delay is None and hold > 0 and self._stop.wait(hold):
+                return  # on_end sends what is left
+            self._wake.clear()  # before sending: an epoch added meanwhile wakes us again
             try:
                 ok = (
                     self._ensure_run(trainer, deadline=None)
@@ -434,11 +438,13 @@ class TrialTracker:
             except BaseException as err:  # a refusal (bad request): the trial must fail
                 self._sender_error = err
                 return
+            if ok:
+                last_sent = time.monotonic()
             delay = None if ok else min(2.0 * delay, 10.0) if delay else 1.0
 
     def _stop_sender(self) -> None:
         if self._sender is not None:
-            self._stopping = True
+            self._stop.set()
             self._wake.set()
             self._sender.join()  # an attempt under way finishes (or fails) first
             self._sender = None
@@ -450,27 +456,25 @@ class TrialTracker:
             raise err
 
     def _flush(self, pending: list[dict[str, Any]], deadline: float | None) -> bool:
-        """Send buffered epochs in order; keep whatever could not be sent. Each item keeps
-        its first timestamp, so one resent after a crash is a duplicate MLflow ignores."""
+        """Send buffered epochs in order, as few requests as MLflow's batch limit allows;
+        keep whatever could not be sent. Each item keeps its first timestamp, so one resent
+        after a crash is a duplicate MLflow ignores."""
         assert self.run_id is not None
         while pending:
-            item = pending[0]
-            send = partial(
-                send_metrics,
-                self.client,
-                self.run_id,
-                item["metrics"],
-                item["step"],
-                item["ts"],
-                item.get("tags"),
-            )
+            n, size = 0, 0
+            while n < len(pending) and (
+                n == 0 or size + len(pending[n]["metrics"]) <= MAX_METRICS_PER_BATCH
+            ):
+                size += len(pending[n]["metrics"])
+                n += 1
+            send = partial(send_items, self.client, self.run_id, pending[:n])
             try:
                 call_with_retry(send, self.uri, "sending metrics", deadline)
             except TrackingUnavailable:
                 if deadline is not None:
                     raise
                 return False
-            pending.pop(0)
+            del pending[:n]  # the training thread only appends: the front is ours
         return True
 
     def _upload(self, trainer: Any, deadline: float | None) -> bool:
