@@ -333,6 +333,7 @@ class TrialTracker:
         self.run_id: str | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
+        self._urgent = threading.Event()  # stop, or pictures to upload: no holding back
         self._sender: threading.Thread | None = None
         self._sender_error: BaseException | None = None
         # Pictures announced by the evaluation (on_artifacts), uploaded by the sender while
@@ -394,6 +395,7 @@ class TrialTracker:
     def on_start(self, trainer: Any) -> None:
         pending = trainer.extra_state.setdefault("mlflow_pending", [])
         self._stop = threading.Event()
+        self._urgent = threading.Event()
         self._sender = threading.Thread(
             target=self._send_loop,
             args=(trainer, pending),
@@ -412,6 +414,7 @@ class TrialTracker:
     def on_artifacts(self, trainer: Any, paths: list[str]) -> None:
         self._announced = True
         self._uploads.extend(paths)
+        self._urgent.set()  # the evaluation's remaining work is all the time they have
         self._wake.set()
 
     def _send_loop(self, trainer: Any, pending: list[dict[str, Any]]) -> None:
@@ -426,7 +429,7 @@ class TrialTracker:
             if self._stop.is_set():
                 return
             hold = last_sent + SEND_INTERVAL_S - time.monotonic()
-            if delay is None and hold > 0 and self._stop.wait(hold):
+            if delay is None and hold > 0 and self._urgent.wait(hold) and self._stop.is_set():
                 return  # on_end sends what is left
             self._wake.clear()  # before sending: an epoch added meanwhile wakes us again
             try:
@@ -445,6 +448,7 @@ class TrialTracker:
     def _stop_sender(self) -> None:
         if self._sender is not None:
             self._stop.set()
+            self._urgent.set()
             self._wake.set()
             self._sender.join()  # an attempt under way finishes (or fails) first
             self._sender = None
