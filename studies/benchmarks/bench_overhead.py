@@ -265,6 +265,42 @@ def checkpoint_seconds(data: dict[str, Any], work: Path, n: int = 7) -> float:
     return median(times)
 
 
+def breakdown(data: dict[str, Any], epochs: int = 25, warmup: int = 3) -> dict[str, float]:
+    """One process, alternating: a bare epoch (train + validation), rdlab's ``train_epoch``
+    and its ``evaluate("val")``, and everything else ``Trainer.run`` does per epoch
+    (medians, ms). Where rdlab's epoch time goes, without Tune or MLflow."""
+    from rdlab.config import trial_config
+    from rdlab.train import Trainer
+
+    bare = BareLoop(data)
+    with tempfile.TemporaryDirectory(prefix="bench_overhead_bd_") as tmp:
+        trainer = Trainer(trial_config(data), Path(tmp))
+        times: dict[str, list[float]] = {"bare": [], "train": [], "val": []}
+        for e in range(epochs):
+            times["bare"].append(bare.epoch(e))
+            t0 = time.perf_counter()
+            trainer.train_epoch()
+            trainer.epoch += 1
+            t1 = time.perf_counter()
+            trainer.evaluate("val")
+            times["train"].append(t1 - t0)
+            times["val"].append(time.perf_counter() - t1)
+        # Trainer.run's own per-epoch work: a run whose epochs do nothing
+        idle = Trainer(
+            trial_config({**data, "eval": {**data["eval"], "splits": []}}), Path(tmp) / "r"
+        )
+        idle.train_epoch = lambda: {"loss": 0.0}  # type: ignore[method-assign]
+        idle.evaluate = lambda split: {"loss": 0.0}  # type: ignore[method-assign]
+        idle.save = lambda: Path(tmp)  # type: ignore[method-assign]
+        t0 = time.perf_counter()
+        idle.run(resume=False)
+        run_other = (time.perf_counter() - t0) / data["train"]["epochs"]
+    out = {k: 1e3 * median(v[warmup:]) for k, v in times.items()}
+    out["run_bookkeeping"] = 1e3 * run_other
+    out["rdlab/bare"] = (out["train"] + out["val"]) / out["bare"]
+    return out
+
+
 def steady_ratio(rec: dict[str, Any], warmup: int) -> float:
     """Median over steady epochs of bare time / rdlab time = rdlab steps/s ÷ bare steps/s."""
     pairs = list(zip(rec["bare_epoch_s"], rec["rdlab_epoch_s"], strict=True))[warmup:]
@@ -282,9 +318,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hidden", type=int, default=200)
     p.add_argument("--blocks", type=int, default=4)
     p.add_argument("--no-tune", action="store_true", help="skip (c)")
+    p.add_argument(
+        "--breakdown", action="store_true", help="only the in-process per-epoch breakdown"
+    )
     args = p.parse_args(argv)
     one_thread()
     data = trial_data(args.epochs, args.hidden, args.blocks)
+    if args.breakdown:
+        bd = breakdown(data)
+        print(
+            f"per epoch (median, ms): bare loop {bd['bare']:.1f}; rdlab train_epoch "
+            f"{bd['train']:.1f} + evaluate('val') {bd['val']:.1f} = {bd['rdlab/bare']:.3f}× the "
+            f"bare epoch; Trainer.run's own per-epoch work {bd['run_bookkeeping']:.2f}"
+        )
+        return 0
     steps = math.ceil(BareLoop(data).x_train.shape[0] / 128)
 
     # (b′): checkpoint only after the last epoch — the hot loop's own overhead

@@ -186,6 +186,72 @@ def study_level(workload: str, epochs: int) -> dict[str, Any]:
     return out
 
 
+def step_profile(workload: str, k: int, same_policy: bool) -> dict[str, Any]:
+    """One process, one thread: a packed step of k members against their k unpacked steps
+    (median of 30 each), then torch.profiler's top ops of 20 packed and 20 single steps —
+    the profile behind the README's account of the packing gap."""
+    import statistics
+    import tempfile
+
+    import torch
+    from rdlab.config import trial_config
+    from rdlab.train import Trainer
+    from rdlab.train.packed import PackedTrainer
+    from torch.profiler import ProfilerActivity, profile
+
+    torch.set_num_threads(1)
+    base = base_trial(workload, 3)
+    pairs = [(p, b) for p in POLICIES for b in BETAS]
+    if same_policy:
+        pairs = [("optimal_sample", b) for b in (0.1, 0.3, 1.0, 3.0, 10.0, 0.2, 2.0, 5.0)]
+    cfgs = [
+        trial_config(
+            {
+                **base,
+                "objective": {"beta": b, "sigma": {"policy": pol}},
+                "train": {**base["train"], "seed": i},
+            }
+        )
+        for i, (pol, b) in enumerate(pairs[:k])
+    ]
+    with tempfile.TemporaryDirectory(prefix="bench_pack_profile_") as tmp:
+        pack = PackedTrainer(cfgs, Path(tmp) / "pack")
+        singles = [Trainer(c, Path(tmp) / f"s{i}") for i, c in enumerate(cfgs)]
+        x = pack.data.split("train")[: base["train"]["batch_size"]]
+
+        def ms(fn: Any, n: int = 30) -> float:
+            times = []
+            for _ in range(n):
+                t0 = time.perf_counter()
+                fn()
+                times.append(time.perf_counter() - t0)
+            return 1e3 * statistics.median(times)
+
+        for _ in range(5):  # warm-up (vmap tracing, allocator)
+            pack._step(x)
+            for t in singles:
+                t._step(x)
+        packed = ms(lambda: pack._step(x))
+        unpacked = ms(lambda: [t._step(x) for t in singles])
+        tables = {}
+        for name, fn in (
+            ("packed", lambda: pack._step(x)),
+            ("single", lambda: singles[0]._step(x)),
+        ):
+            with profile(activities=[ProfilerActivity.CPU]) as prof:
+                for _ in range(20):
+                    fn()
+            tables[name] = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12)
+    return {
+        "k": k,
+        "same_policy": same_policy,
+        "packed_step_ms": packed,
+        "unpacked_steps_ms": unpacked,
+        "step_speedup": unpacked / packed,
+        "tables": tables,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     if argv is None and len(sys.argv) > 2 and sys.argv[1] == "--worker":
         worker(json.loads(sys.argv[2]))
@@ -195,7 +261,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--study", action="store_true", help="also through the study driver")
+    p.add_argument(
+        "--profile", action="store_true", help="only the per-step timing and torch.profiler tables"
+    )
     args = p.parse_args(argv)
+    if args.profile:
+        for same in (True, False):
+            r = step_profile("toy" if args.workload == "both" else args.workload, 8, same)
+            for name, table in r["tables"].items():
+                print(f"== {name} step(s), 20 of them ==\n{table}")
+            print(
+                f"K=8 {'one σ policy' if same else 'mixed σ policies'}: packed step "
+                f"{r['packed_step_ms']:.2f} ms, 8 unpacked steps {r['unpacked_steps_ms']:.2f} ms "
+                f"→ {r['step_speedup']:.2f}× per step"
+            )
+        return 0
     loads = ["toy", "digits"] if args.workload == "both" else [args.workload]
     record: dict[str, Any] = {"benchmark": "pack", "trainer_level": {}, "study_level": {}}
     for w in loads:
