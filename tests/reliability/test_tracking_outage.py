@@ -127,6 +127,13 @@ def test_ray_refuses_a_wrong_token_and_dashboards_stay_local(reference: Referenc
         local = line.split()[3]
         if local.rsplit(":", 1)[1] in ports:
             assert local.startswith(("127.0.0.1:", "[::1]:")), line
+    # The per-node metrics exporter (a token-less Prometheus endpoint on 0.0.0.0) is off.
+    agents = {str(pid) for pid, c in reference.study_procs.items() if "DashboardAgent" in c}
+    exporters = [
+        ln for ln in reference.listeners.splitlines()
+        if ln.split()[3].startswith("0.0.0.0:") and any(f"pid={p}," in ln for p in agents)
+    ]  # fmt: skip
+    assert agents and not exporters, exporters
 
 
 def test_driver_stops_clearly_when_tracking_stays_down(tmp_path: Path) -> None:

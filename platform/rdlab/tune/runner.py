@@ -159,7 +159,13 @@ def init_ray(quiet: bool = True) -> None:
     if os.environ.get("RAY_ADDRESS"):
         ray.init(**kwargs)
     else:
-        ray.init(include_dashboard=False, **kwargs)
+        # No per-node Prometheus exporter: it listens on 0.0.0.0 and answers without
+        # Ray's token, and nothing of a local study reads it (issue 7 §7).
+        ray.init(
+            include_dashboard=False,
+            _system_config={"enable_metrics_collection": False},
+            **kwargs,
+        )
 
 
 def tune_path(study_dir: Path) -> Path:
