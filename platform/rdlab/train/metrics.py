@@ -13,10 +13,31 @@ from torch import Tensor
 
 from rdlab.model import VAEModel
 from rdlab.objectives import terms
+from rdlab.objectives.loss import LossTerms
 from rdlab.objectives.sigma.base import SigmaPolicy
 
 # Order of the per-batch sums accumulated on device (one stack per step, no host sync).
 SUM_KEYS = ("n", "loss", "nll", "rate", "sq_err", "log_sigma", "kl_g", "kl_i", "l1", "adv")
+
+
+def step_sums(t: LossTerms, x: Tensor) -> Tensor:
+    """One step's sums over the batch ``x``, in SUM_KEYS order (kept on the device: the
+    epoch adds them up and syncs with the host once)."""
+    n = x.new_tensor(float(x.shape[0]))
+    return torch.stack(
+        [
+            n,
+            t.loss.detach() * n,
+            t.nll.detach().sum(),
+            t.rate.detach().sum(),
+            t.sq_err.detach().sum(),
+            t.log_sigma * n,
+            t.kl_g.detach() * n,
+            t.kl_i.detach().sum(),
+            t.l1.detach().sum(),
+            t.adv.detach() * n,
+        ]
+    )
 
 
 def summarise(sums: dict[str, float], dim: int, is_image: bool) -> dict[str, float]:

@@ -51,7 +51,7 @@ from rdlab.model import VAEOutput
 from rdlab.objectives.loss import compose
 from rdlab.objectives.sigma.base import SigmaPolicy
 from rdlab.train.checkpoint import checkpoint_due
-from rdlab.train.metrics import SUM_KEYS, summarise
+from rdlab.train.metrics import SUM_KEYS, step_sums, summarise
 from rdlab.train.trainer import (
     STATUS_DIVERGED,
     STATUS_OK,
@@ -147,22 +147,7 @@ def _loss_and_sums(
     """One member's composed loss (DESIGN §2) and its per-step sums, as Trainer._step."""
     given.value = ls
     t = compose(x, VAEOutput(*out), given, cfg.objective, beta=beta)
-    n = x.new_tensor(float(x.shape[0]))
-    sums = torch.stack(
-        [
-            n,
-            t.loss.detach() * n,
-            t.nll.detach().sum(),
-            t.rate.detach().sum(),
-            t.sq_err.detach().sum(),
-            t.log_sigma * n,
-            t.kl_g.detach() * n,
-            t.kl_i.detach().sum(),
-            t.l1.detach().sum(),
-            t.adv.detach() * n,
-        ]
-    )
-    return t.loss, sums
+    return t.loss, step_sums(t, x)
 
 
 def _stack_into_views(modules: list[nn.Module]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:

@@ -36,7 +36,7 @@ from rdlab.train.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from rdlab.train.metrics import SUM_KEYS, evaluate_split, summarise
+from rdlab.train.metrics import SUM_KEYS, evaluate_split, step_sums, summarise
 
 STATUS_OK, STATUS_DIVERGED = "ok", "diverged"
 BETA_SALT = 4_409  # the multi-rate VAE's β stream, apart from the data's (seed, epoch) stream
@@ -218,21 +218,7 @@ class Trainer:
             self.disc_opt.zero_grad(set_to_none=True)
             d_loss.backward()
             self.disc_opt.step()
-        n = x.new_tensor(float(x.shape[0]))
-        return torch.stack(
-            [
-                n,
-                t.loss.detach() * n,
-                t.nll.detach().sum(),
-                t.rate.detach().sum(),
-                t.sq_err.detach().sum(),
-                t.log_sigma * n,
-                t.kl_g.detach() * n,
-                t.kl_i.detach().sum(),
-                t.l1.detach().sum(),
-                t.adv.detach() * n,
-            ]
-        )
+        return step_sums(t, x)
 
     def train_epoch(self) -> dict[str, float] | None:
         """One epoch; the training metrics, or None when a loss went NaN/inf."""
