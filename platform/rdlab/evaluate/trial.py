@@ -108,8 +108,7 @@ def evaluate_trial(
             warnings.warn(f"rdlab: pictures not drawn ({type(err).__name__}: {err})", stacklevel=2)
             written = []
         trainer.extra_state["artifacts"] = [_relative(p, out) for p in written]
-        if hasattr(trainer, "notify"):
-            trainer.notify("on_artifacts", list(trainer.extra_state["artifacts"]))
+        trainer.notify("on_artifacts", list(trainer.extra_state["artifacts"]))
     results = {
         split: split_metrics(trainer, ev, ctx, split, salt=i) for i, split in enumerate(ev.splits)
     }

@@ -339,7 +339,6 @@ class TrialTracker:
         # Pictures announced by the evaluation (on_artifacts), uploaded by the sender while
         # the rest of the evaluation runs; whatever is left goes out at on_end.
         self._uploads: list[str] = []
-        self._announced = False
 
     # -- run identity ----------------------------------------------------------------
     def _find_run(self) -> str | None:
@@ -412,7 +411,6 @@ class TrialTracker:
         self._wake.set()
 
     def on_artifacts(self, trainer: Any, paths: list[str]) -> None:
-        self._announced = True
         self._uploads.extend(paths)
         self._urgent.set()  # the evaluation's remaining work is all the time they have
         self._wake.set()
@@ -516,8 +514,6 @@ class TrialTracker:
                 "tags": tags,  # in the same request as the final metrics
             }
         )
-        if not self._announced:  # a trainer that does not announce them: all of them now
-            self._uploads = list(trainer.extra_state.get("artifacts", []))
         deadline = time.monotonic() + self.flush_timeout_s
         try:
             self._ensure_run(trainer, deadline)
