@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from _common import median, parser, print_ratios, write_record
+from rdlab.dashboards.report import write_outputs
 from rdlab.frontier.analysis import analyse
 from rdlab.frontier.io import read_rd_points, write_frontier, write_rd_points
-from rdlab.frontier.report import write_outputs
 from rdlab.frontier.select import final_points
 from rdlab.frontier.synthetic import synthetic_rd_points
 from rdlab.frontier.table import frontier_table

@@ -201,7 +201,7 @@ def tune_study(data: dict[str, Any], work: Path) -> dict[str, Any]:
     """(c) a one-trial grid study through the real driver (Ray Tune, MLflow, Parquet)."""
     import io
 
-    from rdlab.study import runner as study_runner
+    from rdlab.driver import runner as study_runner
     from rdlab.tune import runner as tune_runner
 
     out = work / "paired.json"

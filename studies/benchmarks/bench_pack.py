@@ -155,7 +155,7 @@ def study_level(workload: str, epochs: int) -> dict[str, Any]:
     """The same 8 as a grid study through the driver, pack 1 / 4 / 8, one after another."""
     import io
 
-    from rdlab.study.runner import run_study
+    from rdlab.driver.runner import run_study
 
     out: dict[str, Any] = {}
     space = {

@@ -7,7 +7,7 @@ against the measured numbers, and write ``reproductions.md`` with tables, plots,
     python studies/reproductions/run_all.py --smoke-test      # tiny: CI checks the path
     python studies/reproductions/run_all.py --report-only     # re-render from stored results
 
-Every spec runs as a study (``rdlab.study.runner.run_study``: Ray Tune locally, MLflow,
+Every spec runs as a study (``rdlab.driver.runner.run_study``: Ray Tune locally, MLflow,
 ``<storage>/<study>/rd_points.parquet``). A study whose RD points already exist in the
 storage, run from the same spec, is reused unless ``--rerun``; so an interrupted ``make
 reproduce`` continues where it stopped. The report covers every reproduction with results
@@ -96,7 +96,7 @@ def selected(only: str | None) -> list[Reproduction]:
 
 def smoke(data: dict[str, Any]) -> dict[str, Any]:
     from rdlab.config import set_path
-    from rdlab.study.runner import smoke_spec
+    from rdlab.driver.runner import smoke_spec
 
     out = smoke_spec(data)
     if not out.get("search", {}).get("space"):  # one configuration: nothing to sample
@@ -156,9 +156,9 @@ def run_phase(
     """Run (or reuse) one spec; its RD points, or an empty table when it was skipped."""
     from rdlab.config import DatasetConfig, load_yaml
     from rdlab.data import build_dataset
+    from rdlab.driver.runner import run_study
     from rdlab.errors import DataNotFoundError
     from rdlab.frontier.io import read_rd_points
-    from rdlab.study.runner import run_study
 
     data = load_yaml(str(phase.path))
     if args.smoke_test:

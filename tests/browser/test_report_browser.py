@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rdlab.frontier.report import build_report
+from rdlab.dashboards.report import build_report
 from rdlab.frontier.synthetic import synthetic_rd_points
 
 pytestmark = pytest.mark.browser

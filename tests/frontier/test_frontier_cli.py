@@ -8,9 +8,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from rdlab.frontier.cli import frontier_main, register, study_report
+from rdlab.cli.frontier import frontier_main, register
+from rdlab.dashboards.report import build_report, study_report
 from rdlab.frontier.io import check_rdlab_file, write_rd_points
-from rdlab.frontier.report import build_report
 from rdlab.frontier.synthetic import synthetic_rd_points
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 from rdlab.config import set_path, trial_config
-from rdlab.study.runner import run_study
+from rdlab.driver.runner import run_study
 from rdlab.train import Trainer
 
 pytestmark = pytest.mark.slow

@@ -61,7 +61,7 @@ def _never_run(monkeypatch: pytest.MonkeyPatch) -> None:
     def accepted(*args: Any, **kwargs: Any) -> int:
         raise AssertionError("malformed input was accepted")
 
-    monkeypatch.setattr("rdlab.study.runner._run", accepted)
+    monkeypatch.setattr("rdlab.driver.runner._run", accepted)
     monkeypatch.setattr("rdlab.train.run.run_train", accepted)
 
 
@@ -95,7 +95,7 @@ def _assert_refused(code: int, stdout: str, stderr: str, names: str) -> None:
 
 
 def _study_case(data: dict[str, Any], field: str, smoke: bool, family: str) -> None:
-    from rdlab.study.runner import SMOKE
+    from rdlab.driver.runner import SMOKE
 
     smoke = smoke and field not in SMOKE  # --smoke-test would overwrite the bad value
     with _scratch() as d:

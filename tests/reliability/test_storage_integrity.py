@@ -175,7 +175,7 @@ def test_study_keeps_going_when_its_points_file_is_damaged(
 ) -> None:
     """A finished trial's rows cannot be merged into a damaged table: the study warns and
     goes on (the table is rewritten whole at the end) instead of dying mid-search."""
-    from rdlab.study.runner import PointsSink, StudyPaths
+    from rdlab.driver.runner import PointsSink, StudyPaths
     from rdlab.study.spec import parse_spec
     from rdlab.tune.outcome import TrialOutcome
 

@@ -11,8 +11,8 @@ import pytest
 import torch
 from rdlab.config import TrialConfig, trial_config
 from rdlab.errors import SpecError
+from rdlab.frontier.rows import sweep_entries, sweep_key, trial_rows
 from rdlab.model import as_beta_conditioned, build_model
-from rdlab.study.rows import sweep_entries, sweep_key, trial_rows
 from rdlab.train import Trainer
 from rdlab.train import trainer as trainer_module
 

@@ -4,7 +4,7 @@ network evaluated at every β of its grid gives a whole rate–distortion curve.
 At each β the model is conditioned on log β (:meth:`BetaConditioned.conditioned`) and the
 ordinary per-split evaluation runs unchanged (:func:`rdlab.evaluate.trial.split_metrics`,
 with its own context: the GMM of the aggregate posterior and the shared σ* both depend on
-β). The results go under :func:`rdlab.study.rows.sweep_key` (``val/beta_0.01``), each with
+β). The results go under :func:`rdlab.frontier.rows.sweep_key` (``val/beta_0.01``), each with
 ``beta_eval`` set, and become one RD row per (split, β). Pictures are drawn once, at the
 model's default β, by the caller.
 """
@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rdlab.config import EvalConfig
+from rdlab.frontier.rows import sweep_key
 from rdlab.model import as_beta_conditioned
-from rdlab.study.rows import sweep_key
 
 if TYPE_CHECKING:
     from rdlab.train.trainer import Trainer

@@ -3,8 +3,9 @@
 One topic per module: ``schema``/``io`` (the rd_points.parquet contract), ``select`` (which
 rows are ranked), ``pareto``, ``hypervolume``, ``matched`` (distortion at matched rates),
 ``dominance``, ``seeds`` (mean ± std over repeated seeds), ``analysis`` (all of it for one
-request), ``report`` (frontier.parquet, report.html, PNGs) and ``cli`` (``rdlab frontier``).
-Plotting lives in ``rdlab.dashboards`` and is imported only when a report is drawn.
+request) and ``rows`` (a trial's facts → RD rows). Pure: no drawing here. The report
+(frontier.parquet, report.html, PNGs) is written by ``rdlab.dashboards.report``; the
+command line is ``rdlab.cli.frontier``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from rdlab.frontier.io import (
 )
 from rdlab.frontier.matched import matched_rate_table
 from rdlab.frontier.pareto import frontier_points, pareto_flags, pareto_mask
-from rdlab.frontier.report import build_report, write_outputs
 from rdlab.frontier.schema import SCHEMA_VERSION
 from rdlab.frontier.seeds import aggregate_seeds, seed_frontier
 from rdlab.frontier.select import final_points
@@ -33,7 +33,6 @@ __all__ = [
     "RDPointsError",
     "aggregate_seeds",
     "analyse",
-    "build_report",
     "dominance",
     "dominance_table",
     "final_points",
@@ -48,6 +47,5 @@ __all__ = [
     "reference_point",
     "seed_frontier",
     "write_frontier",
-    "write_outputs",
     "write_rd_points",
 ]

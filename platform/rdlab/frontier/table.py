@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from rdlab.frontier.pareto import By, group_codes, pareto_mask
+
+if TYPE_CHECKING:
+    from rdlab.frontier.analysis import Analysis
 
 PRINT_COLUMNS = ("group", "trial_id", "beta", "sigma_policy", "rate")
 
@@ -104,3 +108,20 @@ def seed_summary(seeds: pd.DataFrame, distortion: str) -> pd.DataFrame:
             f"{distortion}_mean", f"{distortion}_std"]  # fmt: skip
     front = seeds[seeds["on_frontier"].to_numpy(bool)]
     return front[[c for c in cols if c in front.columns]]
+
+
+def summary_text(a: Analysis) -> str:
+    """The printed summary of an analysis: frontier, hypervolume, dominance, seeds, notes."""
+    parts = [format_frontier(a.table, a.distortion)]
+    parts.append("\nhypervolume (shared reference point; larger is better):")
+    parts.append(format_table(a.hypervolume, ["group", "hypervolume", "n_points", "n_frontier"]))
+    if not a.dominance.empty:
+        parts.append("\ndominance over the shared rate range (mean_gap = mean d_B − d_A, nats):")
+        cols = ["a", "b", "rate_lo", "rate_hi", "fraction_a_below", "mean_gap"]
+        parts.append(format_table(a.dominance, cols))
+    seeds = seed_summary(a.seeds, a.distortion)
+    if not seeds.empty:
+        parts.append("\nrepeated seeds, frontier on the means (std: spread over seeds):")
+        parts.append(format_table(seeds, list(seeds.columns)))
+    parts.extend(f"note: {n}" for n in a.notes)
+    return "\n".join(parts)

@@ -22,7 +22,7 @@ from ray.tune import Callback
 
 from rdlab.config import trial_config
 from rdlab.errors import SpecError
-from rdlab.study.rows import trial_rows
+from rdlab.frontier.rows import trial_rows
 from rdlab.study.spec import StudySpec
 from rdlab.tune.outcome import TrialOutcome, outcomes_from_result
 from rdlab.tune.search import build_scheduler, build_search

@@ -104,9 +104,9 @@ def _extra_commands() -> list[tuple[str, Callable[[Any, str], None]]]:
     """Subcommands living beside their code (study, frontier, eval), registered lazily."""
     out: list[tuple[str, Callable[[Any, str], None]]] = []
     for name, module in (
-        ("study", "rdlab.study.cli"),
-        ("frontier", "rdlab.frontier.cli"),
-        ("eval", "rdlab.evaluate.cli"),
+        ("study", "rdlab.cli.study"),
+        ("frontier", "rdlab.cli.frontier"),
+        ("eval", "rdlab.cli.eval"),
     ):
         try:
             mod = __import__(module, fromlist=["register"])

@@ -8,16 +8,17 @@ Plotly and matplotlib are imported lazily: reading and ranking points does not n
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
-
+from rdlab.errors import SpecError
 from rdlab.frontier.analysis import Analysis, analyse
 from rdlab.frontier.atomic import atomic_output
-from rdlab.frontier.io import write_frontier
+from rdlab.frontier.io import read_rd_points, write_frontier
 from rdlab.frontier.pareto import By
-from rdlab.frontier.table import effective_beta, seed_summary
+from rdlab.frontier.table import effective_beta, seed_summary, summary_text
 
 if TYPE_CHECKING:
     from rdlab.dashboards.data import ReportViews
@@ -181,3 +182,34 @@ def build_report(
         artifact_root=artifact_root,
         pngs=pngs,
     )
+
+
+def default_split(points: pd.DataFrame) -> str:
+    """The split a study's frontier uses: val if it has final rows, else test, else train."""
+    final = points[points["epoch"].isna()] if "epoch" in points.columns else points
+    present = set(final["split"].dropna())
+    return next((s for s in ("val", "test", "train") if s in present), "val")
+
+
+def study_report(
+    points_path: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    title: str = "rdlab frontier",
+    say: Callable[[str], object] = print,
+    distortion: str = "nll_opt",
+    by: By = "sigma_policy",
+) -> list[Path]:
+    """End-of-study report for the study runner: returns the written paths.
+
+    Never fails a finished study: if no trial produced a rankable point (all failed, say),
+    the reason is reported through ``say`` and nothing is written.
+    """
+    points = read_rd_points(points_path)
+    try:
+        analysis = analyse(points, distortion, by, default_split(points))
+    except SpecError as err:
+        say(f"frontier skipped: {err}")
+        return []
+    say(summary_text(analysis))
+    written = write_outputs(analysis, points, out_dir, title, artifact_root=out_dir)
+    return list(written.values())

@@ -255,6 +255,6 @@ def warm_frechet_classifier(spec: StudySpec, paths: StudyPaths, say: Any) -> Non
 
 def finish_report(spec: StudySpec, paths: StudyPaths, say: Any) -> list[Path]:
     """Frontier table, frontier.parquet, report.html and PNGs (issue 5's library)."""
-    from rdlab.frontier.cli import study_report
+    from rdlab.dashboards.report import study_report
 
     return list(study_report(paths.points, paths.root, title=spec.name, say=say))

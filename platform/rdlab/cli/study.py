@@ -9,7 +9,7 @@ from typing import Any
 
 def cmd_run(args: argparse.Namespace) -> int:
     from rdlab.config import load_yaml
-    from rdlab.study.runner import run_study, smoke_spec
+    from rdlab.driver.runner import run_study, smoke_spec
 
     data = load_yaml(args.spec)
     if args.smoke_test:

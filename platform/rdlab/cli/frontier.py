@@ -8,21 +8,17 @@ with nothing written: everything is read and validated before the first write.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-import pandas as pd
-
+from rdlab.dashboards.report import write_outputs
 from rdlab.errors import SpecError
 from rdlab.frontier import schema as S
-from rdlab.frontier.analysis import Analysis, analyse, validate_options
+from rdlab.frontier.analysis import analyse, validate_options
 from rdlab.frontier.io import RDPointsError, read_rd_points
-from rdlab.frontier.pareto import By
-from rdlab.frontier.report import write_outputs
-from rdlab.frontier.table import format_frontier, format_table, seed_summary
+from rdlab.frontier.table import format_frontier, summary_text
 
 EXIT_BAD_INPUT = 2
 
@@ -77,22 +73,6 @@ def _check_outputs(path: Path, args: argparse.Namespace) -> Path:
     return out
 
 
-def _summary(a: Analysis) -> str:
-    parts = [format_frontier(a.table, a.distortion)]
-    parts.append("\nhypervolume (shared reference point; larger is better):")
-    parts.append(format_table(a.hypervolume, ["group", "hypervolume", "n_points", "n_frontier"]))
-    if not a.dominance.empty:
-        parts.append("\ndominance over the shared rate range (mean_gap = mean d_B − d_A, nats):")
-        cols = ["a", "b", "rate_lo", "rate_hi", "fraction_a_below", "mean_gap"]
-        parts.append(format_table(a.dominance, cols))
-    seeds = seed_summary(a.seeds, a.distortion)
-    if not seeds.empty:
-        parts.append("\nrepeated seeds, frontier on the means (std: spread over seeds):")
-        parts.append(format_table(seeds, list(seeds.columns)))
-    parts.extend(f"note: {n}" for n in a.notes)
-    return "\n".join(parts)
-
-
 def _run(args: argparse.Namespace) -> int:
     path = Path(args.path)
     validate_options(args.distortion, args.by, args.split)  # before reading a big file
@@ -113,7 +93,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.all:
         print(format_frontier(analysis.table, args.distortion, show_all=True))
     else:
-        print(_summary(analysis))
+        print(summary_text(analysis))
     for name, p in written.items():
         print(f"wrote {name}: {p}")
     return 0
@@ -135,37 +115,6 @@ def _guarded(fn: Callable[[], int]) -> int:
 def frontier_main(argv: Sequence[str]) -> int:
     """Entry point of ``rdlab frontier``; returns the exit status (0 ok, 2 bad input)."""
     return _guarded(lambda: _run(build_parser().parse_args(list(argv))))
-
-
-def default_split(points: pd.DataFrame) -> str:
-    """The split a study's frontier uses: val if it has final rows, else test, else train."""
-    final = points[points["epoch"].isna()] if "epoch" in points.columns else points
-    present = set(final["split"].dropna())
-    return next((s for s in ("val", "test", "train") if s in present), "val")
-
-
-def study_report(
-    points_path: str | os.PathLike[str],
-    out_dir: str | os.PathLike[str],
-    title: str = "rdlab frontier",
-    say: Callable[[str], object] = print,
-    distortion: str = "nll_opt",
-    by: By = "sigma_policy",
-) -> list[Path]:
-    """End-of-study report for the study runner: returns the written paths.
-
-    Never fails a finished study: if no trial produced a rankable point (all failed, say),
-    the reason is reported through ``say`` and nothing is written.
-    """
-    points = read_rd_points(points_path)
-    try:
-        analysis = analyse(points, distortion, by, default_split(points))
-    except SpecError as err:
-        say(f"frontier skipped: {err}")
-        return []
-    say(_summary(analysis))
-    written = write_outputs(analysis, points, out_dir, title, artifact_root=out_dir)
-    return list(written.values())
 
 
 if __name__ == "__main__":
