@@ -76,7 +76,7 @@ class Storage:
             return cls(str(path), pafs.LocalFileSystem(), path.as_posix())
         try:
             fs, root = pafs.FileSystem.from_uri(text)
-        except (pa_errors() + (ValueError,)) as err:
+        except (*pa_errors(), ValueError) as err:
             raise SpecError(
                 field_name, f"{text!r} is not a storage URI pyarrow can open ({err})"
             ) from None
