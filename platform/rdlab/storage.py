@@ -23,6 +23,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
+import pyarrow as pa
 import pyarrow.fs as pafs
 
 from rdlab.errors import SpecError
@@ -76,7 +77,7 @@ class Storage:
             return cls(str(path), pafs.LocalFileSystem(), path.as_posix())
         try:
             fs, root = pafs.FileSystem.from_uri(text)
-        except (*pa_errors(), ValueError) as err:
+        except (pa.ArrowException, ValueError) as err:
             raise SpecError(
                 field_name, f"{text!r} is not a storage URI pyarrow can open ({err})"
             ) from None
@@ -193,15 +194,9 @@ class Storage:
             if self.read_bytes(rel) != b"ok":
                 raise OSError("read back a different content")
             self.delete(rel)
-        except (OSError, *pa_errors()) as err:
+        except (OSError, pa.ArrowException) as err:
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise StorageUnavailable(f"cannot write to {self.uri} ({first[:300]})") from None
-
-
-def pa_errors() -> tuple[type[BaseException], ...]:
-    import pyarrow as pa
-
-    return (pa.ArrowException,)
 
 
 def _join(root: str, rel: str) -> str:
