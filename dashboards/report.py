@@ -192,19 +192,21 @@ def default_split(points: pd.DataFrame) -> str:
 
 
 def study_report(
-    points_path: str | os.PathLike[str],
+    points: pd.DataFrame | str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
     title: str = "rdlab frontier",
     say: Callable[[str], object] = print,
     distortion: str = "nll_opt",
     by: By = "sigma_policy",
 ) -> list[Path]:
-    """End-of-study report for the study runner: returns the written paths.
+    """End-of-study report for the study driver: returns the written paths.
 
-    Never fails a finished study: if no trial produced a rankable point (all failed, say),
-    the reason is reported through ``say`` and nothing is written.
+    ``points``: the study's RD points (or a path to read them from). Never fails a finished
+    study: if no trial produced a rankable point (all failed, say), the reason is reported
+    through ``say`` and nothing is written.
     """
-    points = read_rd_points(points_path)
+    if not isinstance(points, pd.DataFrame):
+        points = read_rd_points(points)
     try:
         analysis = analyse(points, distortion, by, default_split(points))
     except SpecError as err:

@@ -9,7 +9,7 @@ units, per-dimension rate, GMM agg_kl, three Fréchet distances, pictures) and o
 those off (``iwae_k: 0, frechet: false, pictures: false``: the split metrics the trainer
 reports anyway). The two alternate, round by round. The Fréchet classifier is trained once
 per storage root and cached; the first run trains it (reported as ``cold``), the rounds
-find it cached. Trial wall = ``Trainer.run()``; process start-up and imports are reported
+find it cached. Trial wall = ``Trial.run()``; process start-up and imports are reported
 apart. Prints ``evaluation / trial wall without it`` last.
 """
 
@@ -31,17 +31,17 @@ t0 = time.perf_counter()
 import torch
 from pathlib import Path
 from rdlab.config import trial_config
-from rdlab.train import Trainer
+from rdlab.evaluate import CachedClassifier
+from rdlab.trial import Trial
 torch.set_num_threads(1)
 data, out = json.loads(sys.argv[1]), Path(sys.argv[2])
-trainer = Trainer(trial_config(data), out)
-trainer.cache_dir = out.parent / ".cache"
+cache = CachedClassifier(out.parent / ".cache" / "frechet")
+trial = Trial(trial_config(data), out, classifier=cache)
 t1 = time.perf_counter()
-result = trainer.run()
+(result,) = trial.run()
 t2 = time.perf_counter()
 print(json.dumps({"startup_s": t1 - t0, "trial_s": t2 - t1, "status": result.status,
-                  "eval_s": trainer.extra_state.get("eval_wall_s", 0.0),
-                  "artifacts": trainer.extra_state.get("artifacts", [])}))
+                  "eval_s": result.eval_wall_s, "artifacts": result.artifacts}))
 """
 
 OFF = {"iwae_k": 0, "frechet": False, "pictures": False}

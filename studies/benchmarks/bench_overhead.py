@@ -1,5 +1,5 @@
 """Benchmark 1, trial overhead: one trial as (a) a bare PyTorch loop, (b) ``rdlab train``'s
-Trainer, (c) a one-trial Ray Tune study with MLflow tracking (sqlite) — same model, data,
+trial loop, (c) a one-trial Ray Tune study with MLflow tracking (sqlite) — same model, data,
 batch size, steps and seed.
 
     python studies/benchmarks/bench_overhead.py [--epochs 12] [--json OUT]
@@ -32,6 +32,7 @@ from typing import Any
 
 import torch
 from _common import median, one_thread, parser, print_ratios, write_record
+from rdlab.train import Callback, EpochReport, Member, TrialResult
 
 BETA = 1.0
 MIN_LOG_SIGMA = -6.0
@@ -124,30 +125,33 @@ class BareLoop:
         return time.perf_counter() - t0
 
 
-class Paired:
-    """Trainer callback: after each rdlab epoch (its checkpoint, Tune report and MLflow log
+class Paired(Callback):
+    """Trial callback: after each rdlab epoch (its checkpoint, Tune report and MLflow log
     done), one bare epoch. rdlab's epoch i is the time from the end of bare epoch i−1 to
-    the end of rdlab's epoch i; nothing of one side is counted in the other."""
+    the end of rdlab's epoch i; nothing of one side is counted in the other. With no
+    arguments (a study's ``callbacks:`` entry) it takes the trial's own config and writes
+    its record to ``$RDLAB_BENCH_PAIRED_OUT``."""
 
-    def __init__(self, data: dict[str, Any], out: Path | None = None) -> None:
+    def __init__(self, data: dict[str, Any] | None = None, out: Path | None = None) -> None:
         self.data = data
-        self.out = out
+        env = os.environ.get(OUT_ENV)
+        self.out = out if out is not None or data is not None else Path(env) if env else None
         self.bare: BareLoop | None = None
         self.rdlab_s: list[float] = []
         self.bare_s: list[float] = []
         self.mark = 0.0
 
-    def on_start(self, trainer: Any) -> None:
-        self.bare = BareLoop(self.data)
+    def on_start(self, member: Member) -> None:
+        self.bare = BareLoop(self.data or member.cfg.to_dict())
         self.mark = time.perf_counter()
 
-    def on_epoch_end(self, trainer: Any, report: Any) -> None:
+    def on_epoch_end(self, member: Member, report: EpochReport) -> None:
         assert self.bare is not None
         self.rdlab_s.append(time.perf_counter() - self.mark)
         self.bare_s.append(self.bare.epoch(report.epoch - 1))
         self.mark = time.perf_counter()
 
-    def on_end(self, trainer: Any, result: Any) -> None:
+    def on_end(self, member: Member, result: TrialResult) -> None:
         if self.out is not None:
             self.out.write_text(json.dumps(self.record(result.history)))
 
@@ -163,46 +167,26 @@ class Paired:
 
 
 def rdlab_train(data: dict[str, Any], work: Path) -> dict[str, Any]:
-    """(b) the Trainer, as ``rdlab train`` runs it (checkpoint every epoch)."""
+    """(b) one trial through the trial loop, as ``rdlab train`` runs it."""
     from rdlab.config import trial_config
-    from rdlab.train import Trainer
+    from rdlab.trial import Trial
 
     t0 = time.perf_counter()
     paired = Paired(data)
-    trainer = Trainer(trial_config(data), work, callbacks=[paired])
+    trial = Trial(trial_config(data), work, callbacks=[paired])
     setup_s = time.perf_counter() - t0
-    result = trainer.run(resume=False)
+    (result,) = trial.run(resume=False)
     rec = paired.record(result.history)
     rec["setup_s"] = setup_s
     return rec
 
 
-def paired_trial(config: dict[str, Any], ctx: Any) -> None:
-    """rdlab's Tune trainable, with :class:`Paired` appended to the Trainer's callbacks.
-    Defined here, so Ray ships it to the worker by value; the platform code is untouched."""
-    from rdlab.tune import trainable
-
-    real = trainable.Trainer
-    out = Path(os.environ[OUT_ENV])
-
-    class WithPaired(real):  # type: ignore[misc, valid-type]
-        def __init__(self, cfg: Any, out_dir: Any, callbacks: Any = None, **kw: Any) -> None:
-            cbs = [*(callbacks or []), Paired(cfg.to_dict(), out)]
-            super().__init__(cfg, out_dir, callbacks=cbs, **kw)
-
-    trainable.Trainer = WithPaired  # type: ignore[misc, assignment]
-    try:
-        trainable.run_trial(config, ctx)
-    finally:
-        trainable.Trainer = real  # type: ignore[misc]
-
-
 def tune_study(data: dict[str, Any], work: Path) -> dict[str, Any]:
-    """(c) a one-trial grid study through the real driver (Ray Tune, MLflow, Parquet)."""
+    """(c) a one-trial grid study through the real driver (Ray Tune, MLflow, Parquet), with
+    :class:`Paired` as the study's trial callback (spec ``callbacks``)."""
     import io
 
     from rdlab.driver import runner as study_runner
-    from rdlab.tune import runner as tune_runner
 
     out = work / "paired.json"
     spec = {
@@ -211,17 +195,17 @@ def tune_study(data: dict[str, Any], work: Path) -> dict[str, Any]:
         "search": {"algorithm": "grid", "space": {"objective.beta": {"choice": [BETA]}}},
         "resources": {"cpu": 1, "gpu": 0},
         "max_concurrent": 1,
+        "callbacks": ["bench_overhead:Paired"],
     }
-    # The local Ray cluster starts in run_study, so its workers inherit this variable.
+    # The local Ray cluster starts in run_study, so its workers inherit these variables.
     os.environ[OUT_ENV] = str(out)
-    real_trial = tune_runner.run_trial
-    tune_runner.run_trial = paired_trial  # type: ignore[assignment]
+    here = str(Path(__file__).resolve().parent)
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        p for p in (here, os.environ.get("PYTHONPATH", "")) if p
+    )
     log = io.StringIO()
     t0 = time.perf_counter()
-    try:
-        rc = study_runner.run_study(spec, work, out=log)
-    finally:
-        tune_runner.run_trial = real_trial  # type: ignore[assignment]
+    rc = study_runner.run_study(spec, str(work), out=log)
     wall = time.perf_counter() - t0
     if rc != 0 or not out.exists():
         raise RuntimeError(log.getvalue())
@@ -251,49 +235,49 @@ def same_work(rec: dict[str, Any]) -> dict[str, Any]:
 
 
 def checkpoint_seconds(data: dict[str, Any], work: Path, n: int = 7) -> float:
-    """Median wall time of one ``Trainer.save()`` of this trial (after an epoch)."""
+    """Median wall time of one checkpoint save of this trial (after an epoch)."""
     from rdlab.config import trial_config
-    from rdlab.train import Trainer
+    from rdlab.trial import Trial
 
-    trainer = Trainer(trial_config(data), work)
-    trainer.train_epoch()
+    trial = Trial(trial_config(data), work)
+    trial.loop.engine.train_epoch(0)
     times = []
     for _ in range(n):
         t0 = time.perf_counter()
-        trainer.save()
+        trial.loop.save()
         times.append(time.perf_counter() - t0)
     return median(times)
 
 
 def breakdown(data: dict[str, Any], epochs: int = 25, warmup: int = 3) -> dict[str, float]:
-    """One process, alternating: a bare epoch (train + validation), rdlab's ``train_epoch``
-    and its ``evaluate("val")``, and everything else ``Trainer.run`` does per epoch
-    (medians, ms). Where rdlab's epoch time goes, without Tune or MLflow."""
+    """One process, alternating: a bare epoch (train + validation), rdlab's engine epoch
+    and its validation, and everything else the trial loop does per epoch (medians, ms).
+    Where rdlab's epoch time goes, without Tune or MLflow."""
     from rdlab.config import trial_config
-    from rdlab.train import Trainer
+    from rdlab.trial import Trial
 
     bare = BareLoop(data)
     with tempfile.TemporaryDirectory(prefix="bench_overhead_bd_") as tmp:
-        trainer = Trainer(trial_config(data), Path(tmp))
+        trial = Trial(trial_config(data), Path(tmp))
+        engine, member = trial.loop.engine, trial.members[0]
         times: dict[str, list[float]] = {"bare": [], "train": [], "val": []}
         for e in range(epochs):
             times["bare"].append(bare.epoch(e))
             t0 = time.perf_counter()
-            trainer.train_epoch()
-            trainer.epoch += 1
+            engine.train_epoch(e)
             t1 = time.perf_counter()
-            trainer.evaluate("val")
+            member.validate("val")
             times["train"].append(t1 - t0)
             times["val"].append(time.perf_counter() - t1)
-        # Trainer.run's own per-epoch work: a run whose epochs do nothing
-        idle = Trainer(
+        # the loop's own per-epoch work: a trial whose epochs do nothing
+        idle = Trial(
             trial_config({**data, "eval": {**data["eval"], "splits": []}}), Path(tmp) / "r"
         )
-        idle.train_epoch = lambda: {"loss": 0.0}  # type: ignore[method-assign]
-        idle.evaluate = lambda split: {"loss": 0.0}  # type: ignore[method-assign]
-        idle.save = lambda: Path(tmp)  # type: ignore[method-assign]
+        idle.loop.engine.train_epoch = lambda epoch: [{"loss": 0.0}]  # type: ignore[method-assign]
+        idle.loop.engine.validate = lambda ks: {k: {"loss": 0.0} for k in ks}  # type: ignore[method-assign]
+        idle.loop.save = lambda: Path(tmp)  # type: ignore[method-assign]
         t0 = time.perf_counter()
-        idle.run(resume=False)
+        idle.loop.run(resume=False)
         run_other = (time.perf_counter() - t0) / data["train"]["epochs"]
     out = {k: 1e3 * median(v[warmup:]) for k, v in times.items()}
     out["run_bookkeeping"] = 1e3 * run_other
@@ -329,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"per epoch (median, ms): bare loop {bd['bare']:.1f}; rdlab train_epoch "
             f"{bd['train']:.1f} + evaluate('val') {bd['val']:.1f} = {bd['rdlab/bare']:.3f}× the "
-            f"bare epoch; Trainer.run's own per-epoch work {bd['run_bookkeeping']:.2f}"
+            f"bare epoch; the loop's own per-epoch work {bd['run_bookkeeping']:.2f}"
         )
         return 0
     steps = math.ceil(BareLoop(data).x_train.shape[0] / 128)

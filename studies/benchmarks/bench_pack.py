@@ -79,16 +79,15 @@ def worker(job: dict[str, Any]) -> None:
     import torch
 
     torch.set_num_threads(job["threads"])
-    from rdlab.train import Trainer
-    from rdlab.train.packed import PackedTrainer
+    from rdlab.trial import Trial, run_trial
 
     cfgs = configs(job["workload"], job["epochs"], job["points"])
     out = Path(job["out"])
     t0 = time.perf_counter()
     if job["packed"]:
-        results = PackedTrainer(cfgs, out).run(resume=False)
+        results = Trial(cfgs, out).run(resume=False)
     else:
-        results = [Trainer(c, out / f"t{k}").run(resume=False) for k, c in enumerate(cfgs)]
+        results = [run_trial(c, out / f"t{k}", resume=False) for k, c in enumerate(cfgs)]
     wall = time.perf_counter() - t0
     assert all(r.status == "ok" for r in results), [r.status for r in results]
     print(json.dumps({"wall_s": wall, "trial_epochs": sum(r.epochs_done for r in results)}))
@@ -195,8 +194,9 @@ def step_profile(workload: str, k: int, same_policy: bool) -> dict[str, Any]:
 
     import torch
     from rdlab.config import trial_config
-    from rdlab.train import Trainer
-    from rdlab.train.packed import PackedTrainer
+    from rdlab.train.packed import PackedEngine
+    from rdlab.train.single import SingleEngine
+    from rdlab.trial import Trial
     from torch.profiler import ProfilerActivity, profile
 
     torch.set_num_threads(1)
@@ -215,8 +215,13 @@ def step_profile(workload: str, k: int, same_policy: bool) -> dict[str, Any]:
         for i, (pol, b) in enumerate(pairs[:k])
     ]
     with tempfile.TemporaryDirectory(prefix="bench_pack_profile_") as tmp:
-        pack = PackedTrainer(cfgs, Path(tmp) / "pack")
-        singles = [Trainer(c, Path(tmp) / f"s{i}") for i, c in enumerate(cfgs)]
+        pack = Trial(cfgs, Path(tmp) / "pack").loop.engine
+        assert isinstance(pack, PackedEngine)
+        singles = []
+        for i, c in enumerate(cfgs):
+            engine = Trial(c, Path(tmp) / f"s{i}").loop.engine
+            assert isinstance(engine, SingleEngine)
+            singles.append((engine, engine.members[0], engine.slots[0]))
         x = pack.data.split("train")[: base["train"]["batch_size"]]
 
         def ms(fn: Any, n: int = 30) -> float:
@@ -229,14 +234,15 @@ def step_profile(workload: str, k: int, same_policy: bool) -> dict[str, Any]:
 
         for _ in range(5):  # warm-up (vmap tracing, allocator)
             pack._step(x)
-            for t in singles:
-                t._step(x)
+            for e, m, s in singles:
+                e._step(m, s, x)
         packed = ms(lambda: pack._step(x))
-        unpacked = ms(lambda: [t._step(x) for t in singles])
+        unpacked = ms(lambda: [e._step(m, s, x) for e, m, s in singles])
         tables = {}
+        e0, m0, s0 = singles[0]
         for name, fn in (
             ("packed", lambda: pack._step(x)),
-            ("single", lambda: singles[0]._step(x)),
+            ("single", lambda: e0._step(m0, s0, x)),
         ):
             with profile(activities=[ProfilerActivity.CPU]) as prof:
                 for _ in range(20):

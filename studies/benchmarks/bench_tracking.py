@@ -34,6 +34,7 @@ from typing import Any
 
 import torch
 from _common import free_port, median, one_thread, parser, print_ratios, write_record
+from rdlab.train import Callback
 
 TARGET = 0.01
 
@@ -83,7 +84,7 @@ def mlflow_server(work: Path) -> Iterator[str]:
         log.close()
 
 
-class Timed:
+class Timed(Callback):
     """Wraps a tracker callback object, adding up the wall time spent in its hooks."""
 
     def __init__(self, inner: Any) -> None:
@@ -111,16 +112,13 @@ class Timed:
 def rdlab_trial(uri: str, data: dict[str, Any], work: Path, tag: str) -> dict[str, Any]:
     from rdlab.config import trial_config
     from rdlab.track import StudyTracker, TrialTracker
-    from rdlab.train import Trainer
+    from rdlab.trial import run_trial
 
     study = StudyTracker(uri, f"bench-tracking-{tag}")
-    parent = study.start_parent({"bench": "tracking"}, resume=False)
+    parent = study.start_parent({"bench": "tracking"}, resume=False, tags={})
     t0 = time.perf_counter()
-    tracker = Timed(
-        TrialTracker(uri, study.experiment_id, parent, f"t-{tag}", f"trial-{tag}", study.study)
-    )
-    trainer = Trainer(trial_config(data), work, callbacks=[tracker])
-    result = trainer.run(resume=False)
+    tracker = Timed(TrialTracker(uri, study.experiment_id, parent, f"t-{tag}", study.study))
+    result = run_trial(trial_config(data), work, callbacks=[tracker], resume=False)
     wall = time.perf_counter() - t0
     study.finish()
     spent = sum(tracker.spent.values())

@@ -48,7 +48,7 @@ def worker(job: dict[str, Any]) -> None:
 
     torch.set_num_threads(1)
     from rdlab.config import trial_config
-    from rdlab.train import Trainer
+    from rdlab.trial import run_trial
 
     out = []
     for pt in job["points"]:
@@ -65,7 +65,7 @@ def worker(job: dict[str, Any]) -> None:
             }
         )
         with tempfile.TemporaryDirectory() as tmp:
-            res = Trainer(cfg, tmp).run(resume=False)
+            res = run_trial(cfg, tmp, resume=False)
         v = res.final.get("val", {})
         out.append({**pt, "rate": v.get("rate", math.nan), "nll_opt": v.get("nll_opt", math.nan)})
     print(json.dumps(out))

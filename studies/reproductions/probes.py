@@ -22,8 +22,9 @@ from pathlib import Path
 import pandas as pd
 import torch
 from rdlab.config import flatten, trial_config
+from rdlab.evaluate import Subject
 from rdlab.train.checkpoint import CHECKPOINT_NAME, load_checkpoint
-from rdlab.train.trainer import Trainer
+from rdlab.trial import Trial
 
 PROBE_SEED = 20_240_004
 SPLIT = "test"
@@ -35,7 +36,7 @@ def _norms(t: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def radius(trainer: Trainer, split: str = SPLIT) -> dict[str, float]:
+def radius(trainer: Subject, split: str = SPLIT) -> dict[str, float]:
     model = trainer.model.eval()
     x = trainer.data.split(split)
     g = torch.Generator(device="cpu").manual_seed(PROBE_SEED)
@@ -51,7 +52,7 @@ def radius(trainer: Trainer, split: str = SPLIT) -> dict[str, float]:
 
 
 @torch.no_grad()
-def posterior(trainer: Trainer, split: str = SPLIT) -> dict[str, float]:
+def posterior(trainer: Subject, split: str = SPLIT) -> dict[str, float]:
     model = trainer.model.eval()
     _, logvar = model.encode(trainer.data.split(split))
     var = logvar.exp()
@@ -62,7 +63,7 @@ def posterior(trainer: Trainer, split: str = SPLIT) -> dict[str, float]:
     }
 
 
-PROBES: dict[str, Callable[[Trainer], dict[str, float]]] = {
+PROBES: dict[str, Callable[[Subject], dict[str, float]]] = {
     "radius": radius,
     "posterior": posterior,
 }
@@ -88,12 +89,12 @@ def checkpoints(study_root: Path) -> dict[str, Path]:
     return out
 
 
-def load_trainer(ckpt: Path, scratch: Path) -> Trainer:
+def load_trainer(ckpt: Path, scratch: Path) -> Subject:
     state = load_checkpoint(ckpt, map_location="cpu")
     cfg = trial_config(state["config"], prefix="checkpoint config: ")
-    trainer = Trainer(cfg, scratch, device="cpu")
-    trainer.load_state({**state, "config": cfg.to_dict()})
-    return trainer
+    trial = Trial(cfg, scratch, device="cpu")
+    trial.loop.load_member(0, state)
+    return trial.subject(0)
 
 
 def run_probes(study_root: Path, kinds: tuple[str, ...]) -> pd.DataFrame:

@@ -13,7 +13,7 @@ from rdlab.errors import SpecError
 from rdlab.evaluate.frechet import raw_features
 from rdlab.evaluate.inception import inception_features, load_inception
 from rdlab.evaluate.trial import frechet_metrics, trial_context
-from rdlab.train.trainer import Trainer
+from rdlab.trial import Trial
 
 
 def test_missing_or_foreign_weights_are_refused(tmp_path: Path) -> None:
@@ -46,12 +46,12 @@ def test_fid_keys_appear_only_with_an_inception_feature_space(tmp_path: Path) ->
             "eval": {"frechet": False, "pictures": False, "gmm_components": 4},
         }
     )
-    trainer = Trainer(cfg, tmp_path)
-    ctx = trial_context(trainer, cfg.eval, tmp_path / "cache")
-    x = trainer.data.split("val")[:32]
-    mu, _ = trainer.model.encode(x)
-    assert "fid_prior" not in frechet_metrics(trainer, ctx, x, mu.detach(), seed=0)
+    subject = Trial(cfg, tmp_path).subject(0)
+    ctx = trial_context(subject, cfg.eval, None)
+    x = subject.data.split("val")[:32]
+    mu, _ = subject.model.encode(x)
+    assert "fid_prior" not in frechet_metrics(subject, ctx, x, mu.detach(), seed=0)
     # Any feature function takes Inception's slot; the real one needs a weights file.
-    m = frechet_metrics(trainer, replace(ctx, inception=raw_features), x, mu.detach(), seed=0)
+    m = frechet_metrics(subject, replace(ctx, inception=raw_features), x, mu.detach(), seed=0)
     assert all(m[k] > 0 for k in ("fid_prior", "fid_gmm", "fid_recon"))
     assert math.isnan(m["fd_prior"])

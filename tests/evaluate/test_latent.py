@@ -18,7 +18,7 @@ from rdlab.evaluate.latent import (
     sample_gmm,
 )
 from rdlab.objectives import terms
-from rdlab.train.trainer import Trainer
+from rdlab.trial import Trial
 
 from tests.evaluate.linear_vae import linear_vae
 
@@ -48,10 +48,11 @@ def test_trained_toy_manifold_model_uses_both_latents(tmp_path: Path) -> None:
             "eval": {"frechet": False, "pictures": False, "iwae_k": 0},
         }
     )
-    trainer = Trainer(cfg, tmp_path / "trial")
-    result = trainer.run(resume=False)
+    trial = Trial(cfg, tmp_path / "trial")
+    result = trial.run(resume=False)[0]
     assert result.final["val"]["active_units"] == 2.0
-    mu, _ = encode_split(trainer.model, trainer.data.split("val"), 1024)
+    m = trial.members[0]
+    mu, _ = encode_split(m.model, m.data.split("val"), 1024)
     assert active_units(mu) == 2
 
 

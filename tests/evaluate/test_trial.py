@@ -10,15 +10,16 @@ from typing import Any
 import numpy as np
 import pytest
 from rdlab.config import trial_config
-from rdlab.evaluate import evaluate_trial
+from rdlab.evaluate import CachedClassifier, evaluate_subject
 from rdlab.evaluate.pictures import image_grid, sigma_curves
-from rdlab.train.trainer import Trainer
+from rdlab.train import TrialResult
+from rdlab.trial import Trial
 
 PNG = b"\x89PNG\r\n\x1a\n"
 FAST = {"iwae_k": 8, "iwae_examples": 64, "gmm_components": 4}
 
 
-def _trainer(tmp_path: Path, cache_root: Path, **sections: Any) -> Trainer:
+def _trial(tmp_path: Path, cache_root: Path, **sections: Any) -> Trial:
     data: dict[str, Any] = {
         "model": {"name": "mlp_resnet", "latent_dim": 3, "hidden": 32, "blocks": 1},
         "train": {"epochs": 2},
@@ -26,22 +27,22 @@ def _trainer(tmp_path: Path, cache_root: Path, **sections: Any) -> Trainer:
     }
     for k, v in sections.items():
         data[k] = {**data.get(k, {}), **v}
-    trainer = Trainer(trial_config(data), tmp_path / "trial")
-    trainer.cache_dir = cache_root  # type: ignore[attr-defined]  # as a study would set it
-    return trainer
+    return Trial(
+        trial_config(data), tmp_path / "trial", classifier=CachedClassifier(cache_root / "frechet")
+    )
 
 
-def _check_pngs(trainer: Trainer, expected: set[str]) -> None:
-    rel = trainer.extra_state["artifacts"]
+def _check_pngs(trial: Trial, result: TrialResult, expected: set[str]) -> None:
+    rel = result.artifacts
     assert {Path(p).name for p in rel} == expected
     for p in rel:
         assert not Path(p).is_absolute()
-        assert (trainer.out_dir / p).read_bytes()[:8] == PNG
+        assert (trial.out_dir / p).read_bytes()[:8] == PNG
 
 
 def test_digits_learned_vector_trial(tmp_path: Path, cache_root: Path) -> None:
-    trainer = _trainer(tmp_path, cache_root, objective={"sigma": {"policy": "learned_vector"}})
-    result = trainer.run(resume=False)
+    trial = _trial(tmp_path, cache_root, objective={"sigma": {"policy": "learned_vector"}})
+    result = trial.run(resume=False)[0]
     assert set(result.final) == {"val", "test"}
     for m in result.final.values():
         assert all(isinstance(v, float) for v in m.values())
@@ -55,55 +56,59 @@ def test_digits_learned_vector_trial(tmp_path: Path, cache_root: Path) -> None:
         assert sum(m[f"rate_dim_{j}"] for j in range(3)) == pytest.approx(m["rate"], rel=1e-4)
         assert "fid_prior" not in m  # no Inception weights: absent, not faked
     _check_pngs(
-        trainer,
+        trial,
+        result,
         {"reconstructions.png", "samples_prior.png", "samples_gmm.png", "sigma_map.png",
          "sigma_curve.png"},
     )  # fmt: skip
-    assert result.extra["artifacts"] == trainer.extra_state["artifacts"]
     assert (cache_root / "frechet").is_dir()
+    assert result.frechet_classifier and len(result.frechet_classifier) == 64  # its sha256
 
 
 def test_toy_manifold_scatter_and_raw_fd(tmp_path: Path, cache_root: Path) -> None:
-    trainer = _trainer(
+    trial = _trial(
         tmp_path,
         cache_root,
         dataset={"name": "toy_manifold", "batches_per_epoch": 10, "n_eval": 300},
         model={"latent_dim": 2},
         objective={"sigma": {"policy": "learned_scalar"}},
     )
-    m = trainer.run(resume=False).final["val"]
+    result = trial.run(resume=False)[0]
+    m = result.final["val"]
     assert math.isnan(m["fd_clf_acc"]) and "bpd" not in m
     assert all(math.isfinite(m[k]) for k in ("fd_prior", "fd_gmm", "fd_recon", "iwae"))
-    _check_pngs(trainer, {"scatter.png", "sigma_curve.png"})
+    _check_pngs(trial, result, {"scatter.png", "sigma_curve.png"})
+    assert result.frechet_classifier is None  # unlabelled: the raw data is the feature space
 
 
 def test_hypersphere_norms_and_optimal_policy_shared_sigma(
     tmp_path: Path, cache_root: Path
 ) -> None:
-    trainer = _trainer(
+    trial = _trial(
         tmp_path,
         cache_root,
         dataset={"name": "hypersphere", "dim": 8, "batches_per_epoch": 10, "n_eval": 200},
         train={"epochs": 1},
         objective={"sigma": {"policy": "optimal_global"}},
     )
-    trainer.run(resume=False)
-    assert trainer.extra_state["iwae_sigma"] > 0.0  # σ* fitted on the training split
-    _check_pngs(trainer, {"norms.png"})  # one epoch: no σ curve to draw
+    result = trial.run(resume=False)[0]
+    ev = trial.evaluate(0)
+    assert ev.shared_sigma is not None and ev.shared_sigma > 0.0  # σ* fitted on train
+    _check_pngs(trial, result, {"norms.png"})  # one epoch: no σ curve to draw
 
 
 def test_switches_off_and_not_applicable_metrics(tmp_path: Path, cache_root: Path) -> None:
-    trainer = _trainer(
+    trial = _trial(
         tmp_path, cache_root, eval={"iwae_k": 0, "frechet": False, "pictures": False,
                                     "splits": ["test"]},
     )  # fmt: skip
-    trainer.run(resume=False)
-    res = evaluate_trial(trainer)
-    assert set(res) == {"test"}
-    m = res["test"]
+    trial.run(resume=False)
+    res = evaluate_subject(trial.subject(0), trial.classifier)
+    assert set(res.metrics) == {"test"}
+    m = res.metrics["test"]
     for key in ("iwae", "iwae_elbo", "fd_prior", "fd_gmm", "fd_recon"):
         assert math.isnan(m[key]), key
-    assert "artifacts" not in trainer.extra_state
+    assert res.artifacts == [] and res.classifier is None
 
 
 def test_image_grid_and_sigma_curves() -> None:

@@ -21,8 +21,10 @@ import torch
 from rdlab.config import TrialConfig, trial_config
 from rdlab.errors import SpecError
 from rdlab.study.spec import parse_spec
-from rdlab.train import Trainer, TrialResult
-from rdlab.train.packed import PackedTrainer, pack_key
+from rdlab.train import Callback, TrialResult
+from rdlab.train.packed import PackedEngine, pack_key
+from rdlab.train.single import SingleEngine
+from rdlab.trial import Trial, run_trial
 from rdlab.tune.outcome import outcomes_from_result
 
 TOL = 1e-5
@@ -84,8 +86,8 @@ def packed_and_alone(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Any
     try:
         root = tmp_path_factory.mktemp("pack")
         cfgs = [_cfg(p, b, s, **o) for p, b, s, o in MEMBERS]
-        packed = PackedTrainer(cfgs, root / "packed").run()
-        alone = [Trainer(c, root / f"alone{k}").run() for k, c in enumerate(cfgs)]
+        packed = Trial(cfgs, root / "packed").run()
+        alone = [run_trial(c, root / f"alone{k}") for k, c in enumerate(cfgs)]
     finally:
         torch.set_num_threads(before)
     return packed, alone
@@ -105,8 +107,9 @@ def test_packed_members_match_their_unpacked_runs(
 
 def test_vmapped_groups_are_used(tmp_path: Path) -> None:
     cfgs = [_cfg(p, b, s, epochs=1, **o) for p, b, s, o in MEMBERS]
-    pack = PackedTrainer(cfgs, tmp_path)
-    shape = sorted((g.members, g.call is not None) for g in pack.groups)
+    engine = Trial(cfgs, tmp_path).loop.engine
+    assert isinstance(engine, PackedEngine)
+    shape = sorted((g.members, g.call is not None) for g in engine.groups)
     assert ([0, 1], True) in shape and ([3, 4], True) in shape
     # staged reads its epoch buffer in Python: not vmappable, so it runs in the loop
     assert all(not vm for ms, vm in shape if 6 in ms)
@@ -136,16 +139,16 @@ def test_one_adam_over_stacked_tensors_is_k_separate_adams() -> None:
 
 def test_packed_run_resumes_to_the_same_metrics(tmp_path: Path) -> None:
     cfgs = [_cfg(p, b, s, epochs=3, **o) for p, b, s, o in MEMBERS[:4] + MEMBERS[6:7]]
-    full = PackedTrainer(cfgs, tmp_path / "full").run()
+    full = Trial(cfgs, tmp_path / "full").run()
 
-    class Kill:
-        def on_epoch_end(self, pack: Any, epoch: int, reports: Any, ckpt: Any) -> None:
-            if epoch == 2:
+    class Kill(Callback):
+        def on_loop_epoch_end(self, members: Any, reports: Any, checkpoint: Any) -> None:
+            if reports[0] is not None and reports[0].epoch == 2:
                 raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        PackedTrainer(cfgs, tmp_path / "cut", callbacks=[Kill()]).run()
-    again = PackedTrainer(cfgs, tmp_path / "cut")
+        Trial(cfgs, tmp_path / "cut", callbacks=[Kill()]).run()
+    again = Trial(cfgs, tmp_path / "cut")
     resumed = again.run(resume=True)
     assert again.members[0].history[0]["epoch"] == 1.0
     for a, b in zip(full, resumed, strict=True):
@@ -155,14 +158,15 @@ def test_packed_run_resumes_to_the_same_metrics(tmp_path: Path) -> None:
 
 def test_member_checkpoints_are_ordinary_and_small(tmp_path: Path) -> None:
     cfgs = [_cfg("optimal_sample", b, 0, epochs=1) for b in (0.5, 1.0, 2.0)]
-    PackedTrainer(cfgs, tmp_path).run()
+    Trial(cfgs, tmp_path).run()
     sizes = [(tmp_path / "checkpoint" / f"m{k}" / "last.pt").stat().st_size for k in range(3)]
-    alone = Trainer(cfgs[0], tmp_path / "alone")
-    alone.run()
+    run_trial(cfgs[0], tmp_path / "alone")
     # a member's file holds its own tensors, not the whole stacked storage
     assert max(sizes) < 1.2 * (tmp_path / "alone" / "checkpoint" / "last.pt").stat().st_size
-    again = Trainer(cfgs[1], tmp_path / "reload")
-    assert again.try_resume(tmp_path / "checkpoint" / "m1") and again.epoch == 1
+    # and it resumes a plain (unpacked) trial of that member
+    again = Trial(cfgs[1], tmp_path / "reload")
+    assert again.loop.try_resume(tmp_path / "checkpoint" / "m1")
+    assert again.members[0].epoch == 1
 
 
 def test_pack_refuses_members_that_differ_beyond_objective_and_seed(tmp_path: Path) -> None:
@@ -171,7 +175,7 @@ def test_pack_refuses_members_that_differ_beyond_objective_and_seed(tmp_path: Pa
     assert pack_key(a) != pack_key(b)
     assert pack_key(a) == pack_key(_cfg("fixed", 3.0, 7, value=0.5))
     with pytest.raises(SpecError, match="pack"):
-        PackedTrainer([a, b], tmp_path)
+        Trial([a, b], tmp_path)
 
 
 def _spec(**over: Any) -> dict[str, Any]:
@@ -196,31 +200,25 @@ def test_spec_pack_needs_grid_or_random_and_no_asha() -> None:
             parse_spec(_spec(search=search))
         assert err.value.field == "pack"
     with pytest.raises(SpecError) as err:
-        parse_spec(_spec(objective={"adversarial": {"weight": 1.0}}))
-    assert err.value.field == "pack"
-    with pytest.raises(SpecError) as err:
         parse_spec(_spec(pack=0))
     assert err.value.field == "pack"
-    space = {"objective.adversarial.weight": {"choice": [0.0, 0.1]}}
-    with pytest.raises(SpecError) as err:  # the PatchGAN term switched on by the space
-        parse_spec(_spec(search={"algorithm": "grid", "space": space}))
-    assert err.value.field == "pack"
+    # The PatchGAN term and β-conditioned models pack too (on the plain engine, below).
+    assert parse_spec(_spec(objective={"adversarial": {"weight": 1.0}})).model.pack == 4
+    assert parse_spec(_spec(model={"name": "multirate_mlp"})).model.pack == 4
 
 
-def test_pack_refuses_beta_conditioned_models(tmp_path: Path) -> None:
-    """The multi-rate VAE draws β per batch; a packed member trains at one fixed β."""
-    with pytest.raises(SpecError) as err:
-        parse_spec(_spec(model={"name": "multirate_mlp"}))
-    assert err.value.field == "pack" and "β-conditioned" in err.value.message
-    space = {"model.name": {"choice": ["mlp_resnet", "multirate_mlp"]}}
-    with pytest.raises(SpecError) as err:
-        parse_spec(_spec(search={"algorithm": "grid", "space": space}))
-    assert err.value.field == "pack"
-    cfg = trial_config(
-        {**_cfg("optimal_sample", 1.0, 0).to_dict(), "model": {"name": "multirate_mlp"}}
-    )
-    with pytest.raises(SpecError, match="β-conditioned"):
-        PackedTrainer([cfg, cfg], tmp_path)
+def test_members_that_cannot_vmap_train_on_the_plain_engine(tmp_path: Path) -> None:
+    """A β-conditioned model draws its β per batch, which the vmapped step cannot: its pack
+    trains member after member in the same loop, each exactly as alone."""
+    base = _cfg("optimal_sample", 1.0, 0, epochs=2).to_dict()
+    cfgs = [trial_config({**base, "model": {"name": "multirate_mlp", "latent_dim": 4},
+                          "train": {**base["train"], "seed": s}}) for s in (0, 1)]  # fmt: skip
+    trial = Trial(cfgs, tmp_path / "pack")
+    assert isinstance(trial.loop.engine, SingleEngine)
+    packed = trial.run()
+    alone = run_trial(cfgs[1], tmp_path / "alone")
+    assert packed[1].history == alone.history  # same engine, same stream: bit for bit
+    assert packed[1].final["val"] == alone.final["val"]
 
 
 def test_packed_tune_result_expands_into_one_outcome_per_member() -> None:

@@ -9,11 +9,11 @@ import math
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
 import pytest
 from rdlab.config import set_path, trial_config
 from rdlab.driver.runner import run_study
-from rdlab.train import Trainer
+from rdlab.frontier.io import read_rd_points
+from rdlab.trial import run_trial
 
 pytestmark = pytest.mark.slow
 
@@ -39,9 +39,9 @@ def test_packed_grid_study_gives_one_trial_per_member(tmp_path: Path) -> None:
         "pack": 2,
         "max_concurrent": 2,
     }
-    assert run_study(spec, tmp_path, out=io.StringIO()) == 0
+    assert run_study(spec, str(tmp_path), out=io.StringIO()) == 0
     root = tmp_path / "pack-study"
-    table = pq.read_table(root / "rd_points.parquet").to_pandas()
+    table = read_rd_points(root / "rd_points")
     final = table[table["epoch"].isna()]
     assert len(final) == 4 and (final["status"] == "ok").all()
     ids = sorted(final["trial_id"])
@@ -63,7 +63,7 @@ def test_packed_grid_study_gives_one_trial_per_member(tmp_path: Path) -> None:
     data: dict[str, Any] = dict(BASE)
     data = set_path(data, "objective.beta", float(row["beta"]))
     data = set_path(data, "objective.sigma.policy", str(row["sigma_policy"]))
-    alone = Trainer(trial_config(data), tmp_path / "alone").run()
+    alone = run_trial(trial_config(data), tmp_path / "alone")
     for key in ("rate", "nll", "nll_opt", "mse"):
         a, b = alone.final["val"][key], float(row[key])
         assert math.isclose(a, b, rel_tol=1e-5, abs_tol=1e-5), (key, a, b)

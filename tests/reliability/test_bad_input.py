@@ -29,7 +29,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rdlab.config import set_path
-from rdlab.track.mlflow_tracker import TRACKING_SCHEMES
+from rdlab.track.uri import TRACKING_SCHEMES
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE: dict[str, Any] = yaml.safe_load((ROOT / "studies/specs/default.yaml").read_text())
@@ -62,7 +62,7 @@ def _never_run(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError("malformed input was accepted")
 
     monkeypatch.setattr("rdlab.driver.runner._run", accepted)
-    monkeypatch.setattr("rdlab.train.run.run_train", accepted)
+    monkeypatch.setattr("rdlab.cli.train.run_train", accepted)
 
 
 @contextlib.contextmanager

@@ -13,7 +13,7 @@ import click
 import pytest
 from rdlab.errors import SpecError
 from rdlab.track import StudyTracker, TrackingUnavailable, check_tracking_uri, redact_uri
-from rdlab.track.mlflow_tracker import _client, _split_credentials
+from rdlab.track.uri import _client, _split_credentials
 
 SECRET = "hunter2-Z9"
 

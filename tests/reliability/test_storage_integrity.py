@@ -170,21 +170,30 @@ def test_rdlab_frontier_refuses_it_in_one_line(
     assert DAMAGE[kind] in err[0]
 
 
-def test_study_keeps_going_when_its_points_file_is_damaged(
+def test_study_keeps_going_when_its_points_cannot_be_written(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A finished trial's rows cannot be merged into a damaged table: the study warns and
-    goes on (the table is rewritten whole at the end) instead of dying mid-search."""
-    from rdlab.driver.runner import PointsSink, StudyPaths
+    """A damaged trial file never stops another trial's rows (each trial has its own file,
+    never read when another is added); a write that fails warns and the study goes on
+    (every trial's rows are written again at the end) instead of dying mid-search."""
+    from rdlab.driver.outputs import StudyOutputs
+    from rdlab.storage import Storage
     from rdlab.study.spec import parse_spec
     from rdlab.tune.outcome import TrialOutcome
 
     spec = parse_spec(yaml.safe_load((ROOT / "studies/specs/default.yaml").read_text()))
-    paths = StudyPaths(tmp_path)
-    paths.points.write_bytes(b"PAR1 half a file")
-    PointsSink(spec, paths)(TrialOutcome("s0001", {"objective.beta": 0.5}, "failed"))
+    out = StudyOutputs(Storage.parse(str(tmp_path)))
+    (tmp_path / "rd_points").mkdir()
+    (tmp_path / "rd_points" / "s0000.parquet").write_bytes(b"PAR1 half a file")
+    out.sink(spec)(TrialOutcome("s0001", {"objective.beta": 0.5}, "failed"))
+    assert (tmp_path / "rd_points" / "s0001.parquet").stat().st_size > 0
+    assert capsys.readouterr().err == ""
+    blocked = StudyOutputs(Storage.parse(str(tmp_path / "blocked")))
+    (tmp_path / "blocked").mkdir()
+    (tmp_path / "blocked" / "rd_points").write_bytes(b"a file where the folder goes")
+    blocked.sink(spec)(TrialOutcome("s0002", {"objective.beta": 0.5}, "failed"))
     err = capsys.readouterr().err
-    assert "warning: could not add trial s0001" in err and "rows are written" in err
+    assert "warning: could not write trial s0002" in err and "written when the study ends" in err
 
 
 # ----------------------------------------------------------------------------- checkpoints
@@ -228,13 +237,13 @@ def test_trial_resume_and_rdlab_eval_refuse_it(
     ``rdlab eval``. Neither runs the payload; eval says so in one line, exit 2."""
     from rdlab.cli import main
     from rdlab.config import trial_config
-    from rdlab.train.trainer import Trainer
+    from rdlab.trial import Trial
 
     ckpt, marker = _crafted(tmp_path)
     cfg = trial_config({"model": {"latent_dim": 2, "hidden": 8, "blocks": 1}})
-    trainer = Trainer(cfg, tmp_path / "trial", device="cpu")
+    trial = Trial(cfg, tmp_path / "trial", device="cpu")
     with pytest.raises(SpecError):
-        trainer.try_resume(ckpt.parent)
+        trial.loop.try_resume(ckpt.parent)
     assert main(["eval", str(ckpt)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "not a loadable rdlab checkpoint" in err[0], err

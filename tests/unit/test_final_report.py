@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from rdlab.config import trial_config
-from rdlab.train import Trainer
-from rdlab.tune.trainable import FINAL_REPORT, TuneReporter, replay_final
+from rdlab.storage import Storage
+from rdlab.trial import Trial
+from rdlab.tune.trainable import FINAL_REPORT, TrialFiles, TuneReporter
 
 
 class FakeTune:
@@ -51,30 +52,39 @@ def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return a.keys() == b.keys() and all(eq(a[k], b[k]) for k in a)
 
 
-def test_finished_trial_replays_its_last_report(tmp_path: Path) -> None:
-    work = tmp_path / "trials" / "s0001"
+def _run(files: TrialFiles, tune: FakeTune, n: int = 1) -> None:
+    cfgs = [_cfg().model_copy(update={"train": _cfg().train.model_copy(update={"seed": k})})
+            for k in range(n)]  # fmt: skip
+    ids = [files.trial_id] if n == 1 else [f"{files.trial_id}-m{k}" for k in range(n)]
+    points = [{"train.seed": k} for k in range(n)]
+    reporter = TuneReporter(tune, files, ids, points)
+    Trial(cfgs, files.work, callbacks=[reporter], trial_ids=ids).run()
+
+
+def test_finished_trial_records_its_last_report(tmp_path: Path) -> None:
+    files = TrialFiles(Storage.parse(str(tmp_path)), "s0001")
     tune = FakeTune()
-    Trainer(_cfg(), work, callbacks=[TuneReporter(tune, str(tmp_path))]).run()
+    _run(files, tune)
     assert len(tune.reports) == 3  # two epochs, then the final outcome
     final = tune.reports[-1]
     assert final["trial_status"] == "ok" and final["epochs_done"] == 2
-    assert json.loads((work / FINAL_REPORT).read_text())["final_json"] == final["final_json"]
-
-    again = FakeTune()
-    assert replay_final(again, work)
-    assert len(again.reports) == 1 and _same(again.reports[0], final)
+    record = tmp_path / "trials" / "s0001" / FINAL_REPORT
+    assert json.loads(record.read_text())["members_json"] == final["members_json"]
+    (member,) = json.loads(final["members_json"])
+    assert member["trial_id"] == "s0001" and member["status"] == "ok"
+    assert _same(files.recorded_final() or {}, final)
 
 
 def test_unfinished_trial_has_nothing_to_replay(tmp_path: Path) -> None:
-    tune = FakeTune()
-    assert not replay_final(tune, tmp_path / "trials" / "s0002")
-    assert not replay_final(tune, None)  # no study folder: nothing was recorded
-    assert tune.reports == []
+    files = TrialFiles(Storage.parse(str(tmp_path)), "s0002")
+    assert files.recorded_final() is None
 
 
-def test_no_record_without_a_study_folder(tmp_path: Path) -> None:
-    """``rdlab train``-style runs (no study folder) keep their work dirs clean."""
+def test_pack_reports_every_member(tmp_path: Path) -> None:
+    files = TrialFiles(Storage.parse(str(tmp_path)), "s0003")
     tune = FakeTune()
-    Trainer(_cfg(), tmp_path, callbacks=[TuneReporter(tune)]).run()
-    assert tune.reports[-1]["trial_status"] == "ok"
-    assert not (tmp_path / FINAL_REPORT).exists()
+    _run(files, tune, n=2)
+    members = json.loads(tune.reports[-1]["members_json"])
+    assert [m["trial_id"] for m in members] == ["s0003-m0", "s0003-m1"]
+    assert [m["overrides"] for m in members] == [{"train.seed": 0}, {"train.seed": 1}]
+    assert all(m["status"] == "ok" and m["code_version"] for m in members)

@@ -13,8 +13,9 @@ from rdlab.config import TrialConfig, trial_config
 from rdlab.errors import SpecError
 from rdlab.frontier.rows import sweep_entries, sweep_key, trial_rows
 from rdlab.model import as_beta_conditioned, build_model
-from rdlab.train import Trainer
-from rdlab.train import trainer as trainer_module
+from rdlab.train import Callback, EpochReport, Member
+from rdlab.train import single as trainer_module
+from rdlab.trial import Trial, run_trial
 
 QUICK_EVAL: dict[str, Any] = {"splits": ["val"], "iwae_k": 0, "frechet": False, "pictures": False}
 
@@ -81,14 +82,14 @@ def test_trainer_draws_one_log_uniform_beta_per_batch(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, one_torch_thread: None
 ) -> None:
     seen = _record_betas(monkeypatch)
-    trainer = Trainer(_cfg(epochs=1), tmp_path)
-    trainer.train_epoch()
-    n_batches = math.ceil(trainer.data.num_train() / 256)  # type: ignore[attr-defined]
+    trial = Trial(_cfg(epochs=1), tmp_path)
+    trial.loop.engine.train_epoch(0)
+    n_batches = math.ceil(trial.members[0].data.num_train() / 256)  # type: ignore[attr-defined]
     assert len(seen) == n_batches and len(set(seen)) == n_batches
     assert all(0.01 <= b <= 10.0 for b in seen)
     first = list(seen)
     again = _record_betas(monkeypatch)
-    Trainer(_cfg(epochs=1), tmp_path / "again").train_epoch()
+    Trial(_cfg(epochs=1), tmp_path / "again").loop.engine.train_epoch(0)
     assert again == first  # seeded: the same β sequence
 
 
@@ -96,7 +97,7 @@ def test_ordinary_models_keep_the_configs_beta(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, one_torch_thread: None
 ) -> None:
     seen = _record_betas(monkeypatch)
-    Trainer(_cfg("mlp_resnet", epochs=1), tmp_path).train_epoch()
+    Trial(_cfg("mlp_resnet", epochs=1), tmp_path).loop.engine.train_epoch(0)
     assert seen and all(b is None for b in seen)
 
 
@@ -104,18 +105,18 @@ class _Interrupt(Exception):
     pass
 
 
-class _StopAfterFirstEpoch:
-    def on_epoch_end(self, trainer: Trainer, report: Any) -> None:
+class _StopAfterFirstEpoch(Callback):
+    def on_epoch_end(self, member: Member, report: EpochReport) -> None:
         raise _Interrupt
 
 
 def test_resumed_multirate_trial_matches_an_uninterrupted_one(
     tmp_path: Path, one_torch_thread: None
 ) -> None:
-    whole = Trainer(_cfg(epochs=3), tmp_path / "whole").run()
+    whole = run_trial(_cfg(epochs=3), tmp_path / "whole")
     with pytest.raises(_Interrupt):  # killed after epoch 1's checkpoint
-        Trainer(_cfg(epochs=3), tmp_path / "part", callbacks=[_StopAfterFirstEpoch()]).run()
-    resumed = Trainer(_cfg(epochs=3), tmp_path / "part").run()
+        run_trial(_cfg(epochs=3), tmp_path / "part", callbacks=[_StopAfterFirstEpoch()])
+    resumed = run_trial(_cfg(epochs=3), tmp_path / "part")
     assert resumed.history[0] == whole.history[0]
     assert resumed.final == whole.final  # the β sequence of epochs 2–3 was redrawn exactly
 
@@ -124,7 +125,7 @@ def test_evaluation_sweeps_beta_and_rows_have_one_row_per_beta(
     tmp_path: Path, one_torch_thread: None
 ) -> None:
     cfg = _cfg(epochs=1, sweep_points=3)
-    result = Trainer(cfg, tmp_path).run()
+    result = run_trial(cfg, tmp_path)
     entries = sweep_entries(result.final, "val")
     assert [b for b, _ in entries] == pytest.approx([0.01, 0.01**0.5 * 10**0.5, 10.0])
     assert all(m["beta_eval"] == b for b, m in entries)

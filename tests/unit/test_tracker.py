@@ -4,29 +4,18 @@ waits on MLflow, metrics still arrive in order, and the run closes only when all
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from rdlab.config import TrialConfig, trial_config
-from rdlab.track import TrialTracker
+import torch
+from rdlab.config import trial_config
+from rdlab.track import TrackingRefused, TrialTracker
+from rdlab.train import Member, TrialResult
 
 
-@dataclass
-class FakeTrainer:
-    cfg: TrialConfig
-    out_dir: Path
-    extra_state: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class FakeResult:
-    final: dict[str, dict[str, float]]
-    wall_s: float = 1.0
-    epochs_done: int = 3
-    status: str = "ok"
-    diverged_epoch: int | None = None
+def _result(final: dict[str, dict[str, float]]) -> TrialResult:
+    return TrialResult(status="ok", epochs_done=3, final=final, history=[], wall_s=1.0)
 
 
 class GatedClient:
@@ -61,8 +50,9 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, str]:
     return uri, exp, parent
 
 
-def _trainer(tmp_path: Path) -> FakeTrainer:
-    return FakeTrainer(trial_config({"train": {"epochs": 3}}), tmp_path)
+def _member(tmp_path: Path) -> Member:
+    cfg = trial_config({"train": {"epochs": 3}, "model": {"hidden": 16, "blocks": 1}})
+    return Member(cfg, tmp_path, torch.device("cpu"))
 
 
 def test_epochs_are_sent_off_the_training_thread(
@@ -71,24 +61,25 @@ def test_epochs_are_sent_off_the_training_thread(
     from mlflow.tracking import MlflowClient
 
     uri, exp, parent = store
-    tracker = TrialTracker(uri, exp, parent, "s0001", "s0001", "study")
+    tracker = TrialTracker(uri, exp, parent, "s0001", "study")
     gated = GatedClient(tracker.client)
     tracker.client = gated
-    trainer = _trainer(tmp_path)
-    tracker.on_start(trainer)
+    member = _member(tmp_path)
+    tracker.on_start(member)
     for epoch in (1, 2, 3):
         # Returns while the sender is stuck inside a send: training does not wait.
-        tracker.on_epoch_metrics(trainer, epoch, {"val/rate": float(epoch)})
+        tracker.on_epoch_metrics(member, epoch, {"val/rate": float(epoch)})
         assert gated.waiting.wait(30)
-    assert len(trainer.extra_state["mlflow_pending"]) >= 2  # kept for the checkpoint
+    assert len(member.record) >= 2  # kept for the checkpoint
     (tmp_path / "artifacts").mkdir()
     (tmp_path / "artifacts" / "samples.png").write_bytes(b"png")
-    tracker.on_artifacts(trainer, ["artifacts/samples.png"])  # announced by the evaluation
+    tracker.on_artifacts(member, ["artifacts/samples.png"])  # announced by the evaluation
     gated.gate.set()
-    tracker.on_end(trainer, FakeResult(final={"val": {"rate": 3.0}}))
-    assert trainer.extra_state["mlflow_pending"] == []
+    tracker.on_end(member, _result({"val": {"rate": 3.0}}))
+    assert len(member.record) == 0
     client = MlflowClient(tracking_uri=uri)
-    run = client.get_run(trainer.extra_state["mlflow_run_id"])
+    assert member.record.run_id is not None
+    run = client.get_run(member.record.run_id)
     assert run.info.status == "FINISHED"
     history = client.get_metric_history(run.info.run_id, "val/rate")
     assert [(m.step, m.value) for m in history] == [(1, 1.0), (2, 2.0), (3, 3.0)]
@@ -108,7 +99,7 @@ def test_a_refused_send_fails_the_trial(store: tuple[str, str, str], tmp_path: P
     from mlflow.exceptions import RestException
 
     uri, exp, parent = store
-    tracker = TrialTracker(uri, exp, parent, "s0002", "s0002", "study")
+    tracker = TrialTracker(uri, exp, parent, "s0002", "study")
     real = tracker.client
 
     class Refusing(GatedClient):
@@ -118,8 +109,8 @@ def test_a_refused_send_fails_the_trial(store: tuple[str, str, str], tmp_path: P
             real.log_batch(run_id, metrics=metrics, **kw)
 
     tracker.client = Refusing(real)
-    trainer = _trainer(tmp_path)
-    tracker.on_start(trainer)
-    tracker.on_epoch_metrics(trainer, 1, {"val/rate": 1.0})
-    with pytest.raises(RestException, match="no"):
-        tracker.on_end(trainer, FakeResult(final={}))
+    member = _member(tmp_path)
+    tracker.on_start(member)
+    tracker.on_epoch_metrics(member, 1, {"val/rate": 1.0})
+    with pytest.raises(TrackingRefused, match=r"refused sending metrics.*no"):
+        tracker.on_end(member, _result({}))

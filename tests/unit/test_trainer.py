@@ -1,4 +1,4 @@
-"""One trial through the Trainer: 004's toy-manifold claims, and determinism on CPU."""
+"""One trial through the trial loop: 004's toy-manifold claims, and determinism on CPU."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 from rdlab.config import TrialConfig, trial_config
-from rdlab.train import Trainer, TrialResult
+from rdlab.train import Callback, EpochReport, Member, TrialResult
+from rdlab.trial import run_trial
 
 # Small enough for ~1.5 s a run on one core, large enough that the claims hold with margin
 # (measured over seeds 0–2: learned_scalar σ ≈ 0.29; ELBO learned_vector ≈ −0.95 vs
@@ -29,7 +30,7 @@ def _toy(policy: str, seed: int, **sigma: Any) -> TrialConfig:
 
 
 def _run(cfg: TrialConfig, out: Path) -> TrialResult:
-    result = Trainer(cfg, out).run()
+    result = run_trial(cfg, out)
     assert result.status == "ok" and result.epochs_done == cfg.train.epochs
     return result
 
@@ -84,13 +85,13 @@ def test_history_has_one_row_per_epoch_with_train_and_val(tmp_path: Path) -> Non
     assert (tmp_path / "checkpoint" / "last.pt").is_file()
 
 
-class _Saved:
-    """Records the epochs after which the trainer wrote a checkpoint."""
+class _Saved(Callback):
+    """Records the epochs after which the loop wrote a checkpoint."""
 
     def __init__(self) -> None:
         self.epochs: list[int] = []
 
-    def on_epoch_end(self, trainer: Trainer, report: Any) -> None:
+    def on_epoch_end(self, member: Member, report: EpochReport) -> None:
         if report.checkpoint_dir is not None:
             self.epochs.append(report.epoch)
 
@@ -108,6 +109,6 @@ def test_checkpoint_schedule(train: dict[str, Any], want: list[int], tmp_path: P
     data = _digits(0).to_dict()
     data["train"] = {**data["train"], "epochs": 4, **train}
     saved = _Saved()
-    result = Trainer(trial_config(data), tmp_path, callbacks=[saved]).run()
+    result = run_trial(trial_config(data), tmp_path, callbacks=[saved])
     assert result.epochs_done == 4
     assert saved.epochs == want

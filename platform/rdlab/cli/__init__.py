@@ -42,10 +42,54 @@ def parser(prog: str | None = None, description: str | None = None) -> argparse.
     return _Parser(prog=prog, description=description)
 
 
+def _resume(text: str) -> str:
+    if text != "auto":
+        raise argparse.ArgumentTypeError(f"invalid choice {text!r} (the only value is 'auto')")
+    return text
+
+
+def add_study_options(p: argparse.ArgumentParser) -> None:
+    """The options of every command that runs a study (``rd_frontier.py``, ``rdlab study
+    run``)."""
+    p.add_argument(
+        "--smoke-test",
+        action="store_true",
+        help="two trials of two epochs on a small model: checks the whole path",
+    )
+    p.add_argument(
+        "--storage",
+        default="runs",
+        help="storage root: a folder (default ./runs) or a URI such as s3://bucket/prefix "
+        "(S3-compatible endpoints through AWS_ENDPOINT_URL)",
+    )
+    p.add_argument(
+        "--tracking-uri",
+        default=None,
+        help="MLflow tracking URI (default sqlite:///<storage>/<study>/mlflow.db for a "
+        "local single-node study; required on a multi-node cluster or an object store)",
+    )
+    p.add_argument(
+        "--resume",
+        nargs="?",
+        const=True,
+        default=False,
+        type=_resume,
+        metavar="auto",
+        help="continue an interrupted study; '--resume auto' resumes it if it exists and "
+        "starts it otherwise (for resubmitted jobs)",
+    )
+    p.add_argument(
+        "--optuna-storage",
+        default=None,
+        help="Optuna storage URL (default sqlite beside a local study; in memory, saved "
+        "with Tune's state, for an object store); e.g. postgresql://…",
+    )
+
+
 # ----------------------------------------------------------------------------- train
 def cmd_train(args: argparse.Namespace) -> int:
+    from rdlab.cli.train import run_train
     from rdlab.config import apply_overrides, load_yaml, trial_config
-    from rdlab.train.run import run_train
 
     data = load_yaml(args.config) if args.config else {}
     data = apply_overrides(data, args.set or [])

@@ -1,11 +1,14 @@
 """``rdlab eval CHECKPOINT [--k K] [--examples N] [--splits val,test] [--json] [--pictures DIR]``
 
 Re-evaluates a saved trial: the checkpoint's resolved config rebuilds the trial, its weights
-are loaded, and :func:`rdlab.evaluate.evaluate_trial` prints the same numbers the trial
+are loaded, and :func:`rdlab.evaluate.evaluate_subject` prints the same numbers the trial
 reported at its end (the evaluation is seeded; a larger ``--k`` tightens ``iwae``).
-CHECKPOINT is a checkpoint file, a checkpoint directory, or a trial directory holding
-``checkpoint/``. Nothing is written unless ``--pictures`` is given, except the Fréchet
-classifier's cache (``$RDLAB_CACHE`` or ``<trial dir>/../.cache``), as in training.
+CHECKPOINT is a checkpoint file, a checkpoint directory, a trial directory holding
+``checkpoint/``, an MLflow artifact URI (``runs:/<run id>/checkpoint/last.pt``, the value
+of a trial run's ``rdlab.checkpoint`` tag; ``--tracking-uri`` or ``MLFLOW_TRACKING_URI``
+names the server) or a storage URI (``s3://bucket/…/last.pt``). Nothing is written unless
+``--pictures`` is given, except the Fréchet classifier's cache (``$RDLAB_CACHE`` or
+``<trial dir>/../.cache``), as in training.
 """
 
 from __future__ import annotations
@@ -13,11 +16,19 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from rdlab.config import trial_config
+from rdlab.data import SPLITS
 from rdlab.errors import SpecError
+from rdlab.evaluate import CachedClassifier, evaluate_subject, resolve_cache_dir
+from rdlab.evaluate.trial import as_jsonable
+from rdlab.storage import Storage, is_uri
+from rdlab.train.checkpoint import CHECKPOINT_NAME, load_checkpoint
+from rdlab.trial import Trial
 
 MAX_K = 5000
 MAIN_KEYS = (
@@ -41,14 +52,13 @@ def register(subparsers: Any, name: str) -> None:
         help="also draw the pictures, under DIR/artifacts",
     )
     p.add_argument("--no-frechet", action="store_true", help="skip the Fréchet distances")
+    p.add_argument("--tracking-uri", default=None, help="MLflow server of a runs:/ checkpoint URI")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
     p.set_defaults(func=cmd_eval)
 
 
 def locate(path: str) -> tuple[Path, Path]:
     """(checkpoint path, trial directory) for a file, checkpoint dir or trial dir."""
-    from rdlab.train.checkpoint import CHECKPOINT_NAME
-
     p = Path(path).expanduser()
     if not p.exists():
         raise SpecError("CHECKPOINT", f"{p}: no such file or directory")
@@ -63,8 +73,6 @@ def locate(path: str) -> tuple[Path, Path]:
 
 def eval_overrides(cfg_eval: Any, args: argparse.Namespace) -> Any:
     """The trial's EvalConfig with the command line's changes, each checked by flag name."""
-    from rdlab.data import SPLITS
-
     upd: dict[str, Any] = {"pictures": args.pictures is not None}
     if args.k is not None:
         if not 0 <= args.k <= MAX_K:
@@ -85,38 +93,60 @@ def eval_overrides(cfg_eval: Any, args: argparse.Namespace) -> Any:
     return cfg_eval.model_copy(update=upd)
 
 
-def cmd_eval(args: argparse.Namespace) -> int:
-    from rdlab.config import trial_config
-    from rdlab.evaluate.trial import as_jsonable, evaluate_trial, resolve_cache_dir
-    from rdlab.train.checkpoint import load_checkpoint
-    from rdlab.train.trainer import Trainer
+def fetch(text: str, tracking_uri: str | None, into: Path) -> str:
+    """A local path for CHECKPOINT: itself, or a download of a runs:/ or storage URI."""
+    if text.startswith("runs:/"):
+        from rdlab.track.artifacts import download  # lazy: mlflow is heavy
 
-    ckpt, trial_dir = locate(args.checkpoint)
+        return str(download(text, tracking_uri, into))
+    if is_uri(text):
+        uri, _, name = text.rstrip("/").rpartition("/")
+        store = Storage.parse(uri, field_name="CHECKPOINT")
+        try:
+            return str(store.download(name, into / name))
+        except OSError as err:
+            raise SpecError("CHECKPOINT", f"cannot read {text} ({err})") from None
+    return text
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    with tempfile.TemporaryDirectory(prefix="rdlab-eval-") as tmp:
+        return _eval(args, fetch(args.checkpoint, args.tracking_uri, Path(tmp)))
+
+
+def _eval(args: argparse.Namespace, where: str) -> int:
+    ckpt, trial_dir = locate(where)
     state = load_checkpoint(ckpt)
     cfg = trial_config(state["config"], prefix="checkpoint config: ")
     ev = eval_overrides(cfg.eval, args)
     out_dir = Path(args.pictures) if args.pictures else trial_dir
-    trainer = Trainer(cfg, out_dir, device=args.device)
-    # The stored config resolves to ``cfg``; a checkpoint written before a release that
-    # fills more defaults into ``to_dict()`` must still load, so compare resolved forms.
-    trainer.load_state({**state, "config": cfg.to_dict()})
+    trial = Trial(cfg, out_dir, device=args.device)
+    # Loaded as stored: a checkpoint written before a release that fills more defaults
+    # into ``to_dict()`` must still open, so its config is not compared field by field.
+    trial.loop.load_member(0, state)
+    epoch = trial.members[0].epoch
     t0 = time.perf_counter()
-    results = evaluate_trial(trainer, ev, cache_dir=resolve_cache_dir(trial_dir))
+    res = evaluate_subject(
+        trial.subject(0),
+        CachedClassifier(resolve_cache_dir(trial_dir) / "frechet"),
+        ev,
+    )
+    results = res.metrics
     wall = time.perf_counter() - t0
     if args.json:
         blob = {
             "checkpoint": str(ckpt),
-            "epoch": trainer.epoch,
+            "epoch": epoch,
             "iwae_k": ev.iwae_k,
             "eval_wall_s": wall,
-            "artifacts": trainer.extra_state.get("artifacts", []) if args.pictures else [],
+            "artifacts": res.artifacts if args.pictures else [],
             "splits": as_jsonable(results),
         }
         print(json.dumps(blob, indent=2))
         return 0
     pol = cfg.objective.sigma.policy
     print(
-        f"{ckpt}: epoch {trainer.epoch}, {cfg.dataset.name}/{cfg.model.name}, σ policy {pol}, "
+        f"{ckpt}: epoch {epoch}, {cfg.dataset.name}/{cfg.model.name}, σ policy {pol}, "
         f"K={ev.iwae_k} ({wall:.1f}s)"
     )
     for split, m in results.items():
@@ -124,7 +154,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         dims = [m[k] for k in sorted(m, key=_dim_index) if k.startswith("rate_dim_")]
         print(f"  {'':<5} rate_dim " + " ".join(f"{v:.3g}" for v in dims))
     if args.pictures:
-        for rel in trainer.extra_state.get("artifacts", []):
+        for rel in res.artifacts:
             print(f"  wrote {out_dir / rel}", file=sys.stderr)
     return 0
 

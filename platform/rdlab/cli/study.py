@@ -1,10 +1,12 @@
-"""``rdlab study run SPEC [--smoke-test] [--storage DIR] [--tracking-uri URI] [--resume]``."""
+"""``rdlab study run SPEC [--smoke-test] [--storage DIR|URI] [--tracking-uri URI]
+[--resume [auto]] [--optuna-storage URL]`` and ``rdlab study check SPEC``."""
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
+
+from rdlab.cli import add_study_options
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -14,7 +16,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     data = load_yaml(args.spec)
     if args.smoke_test:
         data = smoke_spec(data)
-    return run_study(data, Path(args.storage), args.tracking_uri, args.resume)
+    return run_study(
+        data, args.storage, args.tracking_uri, args.resume, optuna_storage=args.optuna_storage
+    )
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -31,10 +35,7 @@ def register(sub: Any, name: str) -> None:
     verbs = study.add_subparsers(dest="verb", required=True, parser_class=type(study))
     run = verbs.add_parser("run", help="run a study (Ray Tune + Optuna + MLflow)")
     run.add_argument("spec", help="study spec YAML (DESIGN §5)")
-    run.add_argument("--smoke-test", action="store_true", help="two tiny trials")
-    run.add_argument("--storage", default="runs", help="storage root (default ./runs)")
-    run.add_argument("--tracking-uri", default=None, help="MLflow tracking URI")
-    run.add_argument("--resume", action="store_true", help="continue an interrupted study")
+    add_study_options(run)
     run.set_defaults(func=cmd_run)
     check = verbs.add_parser("check", help="validate a spec without running it")
     check.add_argument("spec")

@@ -1,23 +1,38 @@
-"""The study driver: validate → MLflow parent run → Tune search → RD Parquet → frontier.
+"""The study driver: validate → storage → cluster checks → MLflow parent run → Tune search →
+RD dataset → frontier and report.
 
 Used by ``studies/rd_frontier.py`` and ``rdlab study run``. Nothing is written before the
-spec is valid; a finished trial's rows reach ``rd_points.parquet`` as soon as it ends.
+spec, the command line and the cluster's fitness for them are checked; a finished trial's
+rows reach the RD dataset as soon as it ends. See the README's exit-status table.
 """
 
 from __future__ import annotations
 
 import copy
-import os
 import sys
-import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from rdlab.config import flatten, set_path
+from rdlab.driver.preflight import Plan, check_cluster, plan_study
 from rdlab.errors import SpecError
-from rdlab.study.spec import StudySpec, describe, parse_spec
+from rdlab.evaluate.classifier import ShippedClassifier, dataset_key, to_bytes, warm_cache
+from rdlab.storage import StorageUnavailable
+from rdlab.study.spec import StudySpec, describe
+from rdlab.track import StudyTracker, TrackingRefused, TrackingUnavailable, redact_uri
+from rdlab.tune.outcome import TrialOutcome
+from rdlab.tune.runner import (
+    StudyInterrupted,
+    init_ray,
+    outcome_rows,
+    replicate_points,
+    run_search,
+    summary_line,
+)
+from rdlab.tune.trainable import STUDY_MARKER, StudyContext
+from rdlab.version import code_version, git_commit
 
 SMOKE = {  # tiny and fast: CI runs every study script with --smoke-test
     "train.epochs": 2,
@@ -27,6 +42,13 @@ SMOKE = {  # tiny and fast: CI runs every study script with --smoke-test
     "eval.iwae_examples": 64,
     "eval.gmm_components": 4,
 }
+
+# Exit statuses (README "Exit status"): 0 finished; 2 bad input, nothing written.
+EXIT_TRIALS_FAILED = 3  # some trials failed after their retries; the others are results
+EXIT_NOTHING_FINISHED = 4  # no trial finished (all failed, or none ran)
+# sysexits' EX_TEMPFAIL: nothing is wrong with the input, try again later (--resume).
+EXIT_UNAVAILABLE = 75
+EXIT_INTERRUPTED = 130  # the shell's code for a Ctrl-C'ed command
 
 
 def smoke_spec(data: dict[str, Any]) -> dict[str, Any]:
@@ -45,98 +67,36 @@ def smoke_spec(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-@dataclass
-class StudyPaths:
-    root: Path
+@dataclass(frozen=True)
+class Request:
+    """What the command line asked for."""
 
-    @property
-    def points(self) -> Path:
-        return self.root / "rd_points.parquet"
-
-    @property
-    def frontier(self) -> Path:
-        return self.root / "frontier.parquet"
-
-    @property
-    def report(self) -> Path:
-        return self.root / "report.html"
-
-
-def prepare(
-    data: dict[str, Any], storage: Path, resume: bool, tracking_uri: str | None = None
-) -> tuple[StudySpec, StudyPaths]:
-    """Validate everything that can be checked before Ray starts; write nothing."""
-    from rdlab.track import check_tracking_uri
-
-    spec = parse_spec(data)
-    if tracking_uri is not None:
-        check_tracking_uri(tracking_uri)
-    for parent in (Path(storage), *Path(storage).parents):
-        if parent.exists():  # the nearest existing ancestor must be a folder we can fill
-            if not parent.is_dir():
-                raise SpecError("--storage", f"{parent} exists and is not a directory")
-            break
-    paths = StudyPaths(Path(storage).resolve() / spec.name)
-    if not resume and (paths.root / "tune").exists():
-        raise SpecError(
-            "--storage",
-            f"{paths.root} already holds this study; pass --resume "
-            "to continue it, or use another --storage or study name",
-        )
-    if resume and not (paths.root / "tune").exists():
-        raise SpecError("--resume", f"nothing to resume at {paths.root}")
-    return spec, paths
-
-
-class PointsSink:
-    """Merges each finished trial's rows into rd_points.parquet (atomic rewrite)."""
-
-    def __init__(self, spec: StudySpec, paths: StudyPaths) -> None:
-        self.spec = spec
-        self.paths = paths
-        self.lock = threading.Lock()
-
-    def __call__(self, outcome: Any) -> None:
-        from rdlab.frontier.io import merge_rd_points
-        from rdlab.tune.runner import outcome_rows
-
-        with self.lock:
-            try:
-                merge_rd_points(self.paths.points, outcome_rows(self.spec, outcome))
-            except (OSError, ValueError) as err:  # RDPointsError is a ValueError
-                # Raised inside a Tune callback it would end a days-long study; every
-                # trial's rows are written again, from Tune's results, when the study ends.
-                print(
-                    f"warning: could not add trial {outcome.trial_id} to "
-                    f"{self.paths.points} ({err}); its rows are written when the study ends",
-                    file=sys.stderr,
-                    flush=True,
-                )
-
-
-# sysexits' EX_TEMPFAIL: nothing is wrong with the input, try again later (--resume).
-EXIT_TRACKING_UNAVAILABLE = 75
-EXIT_INTERRUPTED = 130  # the shell's code for a Ctrl-C'ed command
+    data: dict[str, Any]
+    storage: str = "runs"
+    tracking_uri: str | None = None
+    resume: bool | str = False  # False, True (must exist) or "auto" (resume if it exists)
+    optuna_storage: str | None = None
 
 
 def run_study(
     data: dict[str, Any],
-    storage: Path,
+    storage: str | Any = "runs",
     tracking_uri: str | None = None,
-    resume: bool = False,
+    resume: bool | str = False,
     out: Any = None,
+    optuna_storage: str | None = None,
 ) -> int:
+    """Run a study; returns the exit status (README). Bad input raises SpecError before
+    anything is written (the command line prints it and exits 2)."""
     out = out or sys.stdout
 
     def say(msg: str) -> None:
         print(msg, file=out, flush=True)
 
-    spec, paths = prepare(data, storage, resume, tracking_uri)
-    from rdlab.track import TrackingUnavailable
-    from rdlab.tune.runner import StudyInterrupted
-
+    req = Request(data, str(storage), tracking_uri, resume, optuna_storage)
+    plan = plan_study(req.data, req.storage, req.tracking_uri, req.resume, req.optuna_storage)
     try:
-        return _run(data, spec, paths, tracking_uri, resume, say)
+        return _run(req, plan, say)
     except StudyInterrupted as err:
         print(f"error: {err}", file=sys.stderr, flush=True)
         return EXIT_INTERRUPTED
@@ -147,114 +107,156 @@ def run_study(
             flush=True,
         )
         return EXIT_INTERRUPTED
+    except StorageUnavailable as err:
+        print(
+            f"error: --storage: {err}; check the endpoint (AWS_ENDPOINT_URL) and "
+            "credentials, then rerun (with --resume if trials ran)",
+            file=sys.stderr,
+            flush=True,
+        )
+        return EXIT_UNAVAILABLE
     except TrackingUnavailable as err:
         # A tracking outage longer than the retry window: one clear line, resumable state.
-        if (paths.root / "tune").exists():
+        if plan.outputs.started():
             then = (
-                "finished trials are kept (rd_points.parquet, trial checkpoints); rerun "
+                "finished trials are kept (RD points, trial checkpoints); rerun "
                 "with --resume once the server is back"
             )
         else:
             then = "no trial has run; rerun once the server is back"
         print(f"error: {err}; {then}", file=sys.stderr, flush=True)
-        return EXIT_TRACKING_UNAVAILABLE
+        return EXIT_UNAVAILABLE
+    except TrackingRefused as err:
+        print(f"error: --tracking-uri: {err}", file=sys.stderr, flush=True)
+        return 2
 
 
-def _run(
-    data: dict[str, Any],
-    spec: StudySpec,
-    paths: StudyPaths,
-    tracking_uri: str | None,
-    resume: bool,
-    say: Any,
-) -> int:
-    from rdlab.track import StudyTracker, default_tracking_uri, redact_uri
-    from rdlab.tune.runner import (
-        init_ray,
-        outcome_rows,
-        replicate_points,
-        run_search,
-        summary_line,
-    )
-    from rdlab.tune.trainable import StudyContext
-
-    paths.root.mkdir(parents=True, exist_ok=True)
-    uri = tracking_uri or default_tracking_uri(paths.root)
+def _run(req: Request, plan: Plan, say: Callable[[str], None]) -> int:
+    spec, study = plan.spec, plan.study
+    plan.outputs.probe()  # an object store that cannot be reached fails here, in one line
     say(describe(spec))
     t0 = time.perf_counter()
-    # Local sqlite store: artifacts beside it. A server picks its own (proxied) store.
-    local_artifacts = paths.root / "mlartifacts" if tracking_uri is None else None
-    tracker = StudyTracker(uri, spec.name, artifact_dir=local_artifacts)
-    parent = tracker.start_parent(flatten({"spec": data}), resume=resume)
-    warm_frechet_classifier(spec, paths, say)
     init_ray()
+    cluster = check_cluster(plan)  # refuses what cannot work on this cluster (exit 2)
+    for note in cluster.notes:
+        say(note)
+    study.makedirs()
+    study.write_bytes(STUDY_MARKER, f"{spec.name}\n".encode())
+    tracker = StudyTracker(plan.tracking_uri, spec.name, artifact_dir=plan.artifact_dir)
+    version = code_version()
+    tags = {"rdlab.code_version": version, "rdlab.storage": study.uri}
+    commit = git_commit()
+    if commit:
+        tags["rdlab.git_commit"] = commit
+    parent = tracker.start_parent(flatten({"spec": req.data}), resume=plan.resume, tags=tags)
+    classifier = ship_frechet_classifier(spec, plan, say)
     ctx = StudyContext(
         study=spec.name,
         base=spec.base,
-        tracking_uri=uri,
+        storage=study,
+        tracking_uri=plan.tracking_uri,
         experiment_id=tracker.experiment_id,
         parent_run_id=parent,
         threads=max(1, int(spec.model.resources.cpu)),
-        fail_if=os.environ.get("RDLAB_FAIL_IF", ""),
-        study_dir=str(paths.root),
+        splits=tuple(spec.base_config.eval.splits),
+        classifier=classifier,
+        log_checkpoint=spec.model.log_checkpoint,
+        callbacks=tuple(spec.model.callbacks),
+        gpu=spec.model.resources.gpu,
     )
-    sink = PointsSink(spec, paths)
-    outcomes = run_search(spec, paths.root, ctx, sink, resume, progress=say)
+    outputs = plan.outputs
+    outputs.open(resume=plan.resume)
+    sink = outputs.sink(spec)
+    search = dict(progress=say, optuna_url=plan.optuna_url)
+    outcomes = run_search(spec, study, ctx, sink, plan.resume, **search)  # type: ignore[arg-type]
     if spec.model.seeds and spec.search.algorithm.startswith("optuna"):
         reps = replicate_points(spec, outcomes)
         if reps:
             say(f"replicating {len(reps)} runs for seeds {list(spec.model.seeds)[1:]}")
             outcomes += run_search(
                 spec,
-                paths.root,
+                study,
                 ctx,
                 sink,
-                resume,
-                progress=say,
+                plan.resume,
                 experiment="replicates",
                 points=reps,
+                **search,  # type: ignore[arg-type]
             )
-    from rdlab.frontier.io import write_rd_points
-
-    rows = [r for o in outcomes for r in outcome_rows(spec, o)]
-    write_rd_points(rows, paths.points)
-    tracker.mark_failed_trials({o.trial_id for o in outcomes if o.status == "failed"})
+    outputs.close()
+    outputs.write_all([r for o in outcomes for r in outcome_rows(spec, o)])
+    failed = [o for o in outcomes if o.status == "failed"]
+    tracker.mark_failed([(o.trial_id, o.run_id) for o in failed])
     wall = time.perf_counter() - t0
     say(f"{len(outcomes)} trials ({summary_line(outcomes)}) in {wall:.0f}s")
-    report_paths = finish_report(spec, paths, say)
-    tracker.log_artifacts([paths.points, *report_paths])
+    versions = sorted({o.code_version for o in outcomes if o.code_version})
+    if versions and versions != [version]:
+        say(f"warning: trials ran code {', '.join(versions)}; the driver runs {version}")
+    report_files = outputs.report(spec, say)
+    tracker.log_artifacts(report_files)
     tracker.log_metrics({"study_wall_s": wall, "trials": float(len(outcomes))})
-    tracker.finish()
-    say(f"RD points : {paths.points}")
-    say(f"frontier  : {paths.frontier}")
-    say(f"report    : {paths.report}")
+    tracker.finish("FAILED" if failed else "FINISHED")
+    say(f"RD points : {outputs.points_uri}")
+    say(f"frontier  : {study.uri_of('frontier.parquet')}")
+    say(f"report    : {study.uri_of('report.html')}")
+    uri = plan.tracking_uri
     hint = f"  (mlflow ui --backend-store-uri {uri})" if uri.startswith("sqlite:") else ""
     say(f"MLflow    : {redact_uri(uri)}{hint}")  # never print a password from the URI
-    say(f"Optuna    : optuna-dashboard sqlite:///{paths.root / 'optuna.db'}")
+    if plan.optuna_url:
+        say(f"Optuna    : optuna-dashboard {redact_uri(plan.optuna_url)}")
+    return exit_status(outcomes, say)
+
+
+def exit_status(outcomes: list[TrialOutcome], say: Callable[[str], None]) -> int:
+    """0 when every trial ended with a result (ok, diverged, stopped early); 3 when some
+    failed after their retries; 4 when none finished."""
+    failed = [o for o in outcomes if o.status == "failed"]
+    if not outcomes or len(failed) == len(outcomes):
+        print(
+            f"error: no trial finished ({len(failed)} failed); see the errors above, fix, "
+            "and rerun with --resume",
+            file=sys.stderr,
+            flush=True,
+        )
+        return EXIT_NOTHING_FINISHED
+    if failed:
+        ids = ", ".join(o.trial_id for o in failed[:10]) + (" …" if len(failed) > 10 else "")
+        print(
+            f"error: {len(failed)} of {len(outcomes)} trials failed ({ids}); the others are "
+            "kept, rerun with --resume to retry the failed ones",
+            file=sys.stderr,
+            flush=True,
+        )
+        return EXIT_TRIALS_FAILED
     return 0
 
 
-def warm_frechet_classifier(spec: StudySpec, paths: StudyPaths, say: Any) -> None:
-    """Train the Fréchet classifier of the study's dataset once, where its trials look for
-    it (``<study>/trials/.cache``), unless the search varies the dataset or the Fréchet
-    switch (then each trial finds or trains its own)."""
-    if any(p.path.startswith(("dataset.", "eval.frechet")) for p in spec.params):
-        return
-    from rdlab.evaluate import resolve_cache_dir
-    from rdlab.evaluate.classifier import warm_cache
-
-    cache = resolve_cache_dir(paths.root / "trials" / "any") / "frechet"
+def ship_frechet_classifier(
+    spec: StudySpec, plan: Plan, say: Callable[[str], None]
+) -> ShippedClassifier | None:
+    """Train the Fréchet classifier of the study's dataset once, on the driver, and ship it
+    to every trial (Ray's object store carries it with the trial's context): trials on
+    different nodes then measure distances in one feature space. Cached in the study's
+    ``trials/.cache/frechet/`` so a resumed study reuses it."""
+    cfg = spec.base_config
+    if not cfg.eval.frechet or any(p.path.startswith("dataset.") for p in spec.params):
+        return None
+    cache = plan.local_cache / "frechet"
     t0 = time.perf_counter()
-    clf = warm_cache(spec.base_config, cache)
-    if clf is not None and clf.trained:
+    cached = plan.outputs.fetch_classifier(cache, cfg)
+    clf = warm_cache(cfg, cache)
+    if clf is None:
+        return None
+    raw = to_bytes(clf.net, clf.test_acc, cfg.dataset.flat())
+    if clf.trained or not cached:
+        plan.outputs.store_classifier(cfg, raw)
+    if clf.trained:
         say(
-            f"Fréchet classifier for {spec.base_config.dataset.name}: test accuracy "
-            f"{clf.test_acc:.3f} ({time.perf_counter() - t0:.1f}s, cached in {cache})"
+            f"Fréchet classifier for {cfg.dataset.name}: test accuracy {clf.test_acc:.3f} "
+            f"({time.perf_counter() - t0:.1f}s, shipped to every trial)"
         )
+    return ShippedClassifier(raw=raw, key=dataset_key(cfg.dataset.flat()))
 
 
-def finish_report(spec: StudySpec, paths: StudyPaths, say: Any) -> list[Path]:
-    """Frontier table, frontier.parquet, report.html and PNGs (issue 5's library)."""
-    from rdlab.dashboards.report import study_report
-
-    return list(study_report(paths.points, paths.root, title=spec.name, say=say))
+def _spec_error(field: str, message: str) -> SpecError:
+    return SpecError(field, message)

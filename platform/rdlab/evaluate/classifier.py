@@ -6,31 +6,37 @@ An MLP D → 256 → 64 → classes with ReLUs; the 64 post-ReLU units of the pe
 are the features. Training is deterministic (fixed seed, seeded shuffling, Adam, a fixed
 step budget) on the training split; its accuracy on the test split is recorded with it.
 
-Cache: one weights file per dataset identity — name, options, ``seed``, ``val_fraction``,
-``test_fraction`` (which fix the splits) and :data:`VERSION` — in ``cache_dir``, so only the
-first trial on a dataset pays for training. Written atomically (temp file + rename: two
-trials training at once both write the same bytes), read with ``torch.load(weights_only=True)``;
-an unreadable file is retrained and replaced, never trusted.
+Where a trial gets it (:class:`ClassifierSource`): :class:`CachedClassifier` — one weights
+file per dataset identity (name, options, ``seed``, ``val_fraction``, ``test_fraction``,
+which fix the splits, and :data:`VERSION`) in a cache folder, so only the first trial on a
+dataset pays for training (``rdlab train``, ``rdlab eval``); or :class:`ShippedClassifier`
+— the bytes a study driver trained once and sent to every trial through the Ray object
+store, so the Fréchet distances of trials on different nodes share one feature space. Every
+result records the sha256 of the classifier it used (``FrechetClassifier.digest``). Files
+are written atomically and read with ``torch.load(weights_only=True)``; an unreadable file
+is retrained and replaced, never trusted.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import Any, Protocol, cast
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rdlab.config import TrialConfig
+from rdlab.data import build_dataset
 from rdlab.evaluate._util import eval_mode, seeded
-
-if TYPE_CHECKING:
-    from rdlab.config import TrialConfig
+from rdlab.train.checkpoint import atomic_write_bytes
 
 VERSION = 1  # bump when the architecture or the training recipe changes
 FORMAT = f"rdlab-frechet-classifier-{VERSION}"
@@ -75,6 +81,7 @@ class FrechetClassifier:
     test_acc: float
     path: Path | None  # the cache file, when cached
     trained: bool  # False when loaded from the cache
+    digest: str = ""  # sha256 of its serialised form: which feature space the distances used
 
 
 def has_labels(data: object) -> bool:
@@ -136,14 +143,17 @@ def load_or_train(
     classes = int(max(int(v.max()) for v in labels.values() if v.numel()) + 1)
     net = train_classifier(x_train, y_train, classes)
     acc = accuracy(net, data.split("test"), labels["test"].to(device))
+    raw = to_bytes(net, acc, dataset)
     if path is not None:
-        _save(path, net, acc, dataset)
-    return FrechetClassifier(net=net, test_acc=acc, path=path, trained=True)
+        with contextlib.suppress(OSError):  # a read-only cache costs the next trial a retraining
+            atomic_write_bytes(path, lambda fh: fh.write(raw))
+    return FrechetClassifier(
+        net=net, test_acc=acc, path=path, trained=True, digest=hashlib.sha256(raw).hexdigest()
+    )
 
 
-def _save(path: Path, net: ClassifierNet, acc: float, dataset: dict[str, Any]) -> None:
-    from rdlab.train.checkpoint import atomic_write_bytes
-
+def to_bytes(net: ClassifierNet, acc: float, dataset: dict[str, Any]) -> bytes:
+    """The classifier's weights file, as bytes (what the cache holds and a study ships)."""
     blob = {
         "format": FORMAT,
         "state": {k: v.detach().cpu() for k, v in net.state_dict().items()},
@@ -153,15 +163,17 @@ def _save(path: Path, net: ClassifierNet, acc: float, dataset: dict[str, Any]) -
         "test_acc": float(acc),
         "dataset": json.dumps(dataset, sort_keys=True, default=str),
     }
-    with contextlib.suppress(OSError):  # a read-only cache costs the next trial a retraining
-        atomic_write_bytes(path, lambda fh: torch.save(blob, fh))
+    buf = io.BytesIO()
+    torch.save(blob, buf)
+    return buf.getvalue()
 
 
-def _load(path: Path, device: torch.device) -> FrechetClassifier | None:
-    if not path.is_file():
-        return None
+def from_bytes(
+    raw: bytes, device: torch.device, path: Path | None = None
+) -> FrechetClassifier | None:
+    """A classifier from its weights file's bytes; None if they are not one."""
     try:
-        blob = torch.load(path, map_location=device, weights_only=True)
+        blob = torch.load(io.BytesIO(raw), map_location=device, weights_only=True)
         if not isinstance(blob, dict) or blob.get("format") != FORMAT:
             return None
         net = ClassifierNet(int(blob["in_dim"]), int(blob["classes"]), tuple(blob["hidden"]))
@@ -169,8 +181,68 @@ def _load(path: Path, device: torch.device) -> FrechetClassifier | None:
     except Exception:  # truncated or foreign: retrain and replace rather than trust it
         return None
     return FrechetClassifier(
-        net=net.to(device).eval(), test_acc=float(blob["test_acc"]), path=path, trained=False
+        net=net.to(device).eval(),
+        test_acc=float(blob["test_acc"]),
+        path=path,
+        trained=False,
+        digest=hashlib.sha256(raw).hexdigest(),
     )
+
+
+def _load(path: Path, device: torch.device) -> FrechetClassifier | None:
+    if not path.is_file():
+        return None
+    try:
+        raw = path.read_bytes()
+    except OSError:
+        return None
+    return from_bytes(raw, device, path)
+
+
+class ClassifierSource(Protocol):
+    """Where a trial's evaluation gets the Fréchet classifier of its (labelled) data."""
+
+    def get(self, data: Labelled, dataset: dict[str, Any]) -> FrechetClassifier: ...
+
+
+@dataclass(frozen=True)
+class CachedClassifier:
+    """Load it from ``<cache_dir>/<dataset key>.pt``, or train and cache it."""
+
+    cache_dir: Path | None
+
+    def get(self, data: Labelled, dataset: dict[str, Any]) -> FrechetClassifier:
+        return load_or_train(data, dataset, self.cache_dir)
+
+
+@dataclass(frozen=True)
+class ShippedClassifier:
+    """The classifier a study driver trained once: its bytes travel with the trial (Ray's
+    object store), so every trial on every node uses exactly that network. A trial on
+    another dataset (a search over ``dataset.*``) falls back to ``fallback``."""
+
+    raw: bytes
+    key: str  # dataset_key() of the dataset it was trained on
+    fallback: CachedClassifier | None = None
+
+    def get(self, data: Labelled, dataset: dict[str, Any]) -> FrechetClassifier:
+        if dataset_key(dataset) == self.key:
+            clf = from_bytes(self.raw, data.split("train").device)
+            if clf is not None:
+                return clf
+        return (self.fallback or CachedClassifier(None)).get(data, dataset)
+
+
+CACHE_ENV = "RDLAB_CACHE"
+
+
+def resolve_cache_dir(out_dir: Path, cache_dir: Path | str | None = None) -> Path:
+    """The cache root for a trial writing to ``out_dir`` (``frechet/`` holds the classifier):
+    ``cache_dir`` when given, else ``$RDLAB_CACHE``, else ``<out_dir>/../.cache``."""
+    for candidate in (cache_dir, os.environ.get(CACHE_ENV)):
+        if candidate:
+            return Path(candidate).expanduser()
+    return Path(out_dir).resolve().parent / ".cache"
 
 
 def warm_cache(cfg: TrialConfig, cache_dir: Path) -> FrechetClassifier | None:
@@ -182,8 +254,6 @@ def warm_cache(cfg: TrialConfig, cache_dir: Path) -> FrechetClassifier | None:
     """
     if not cfg.eval.frechet:
         return None
-    from rdlab.data import build_dataset
-
     data = build_dataset(cfg.dataset)
     if not has_labels(data):
         return None

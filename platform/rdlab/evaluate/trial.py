@@ -21,20 +21,21 @@ z ~ q(z|x), as 003 §3.5 fits it on the training data: the evaluated split's own
 decode z = μ_z. NaN marks a metric that does not apply (K = 0, no feature space, < 2
 examples). Pictures (:mod:`.pictures`, :mod:`.render`) are drawn once, for ``val`` when
 evaluated (else the first split), under ``<out_dir>/artifacts``; their paths relative to
-``out_dir`` go to ``trainer.extra_state["artifacts"]`` for MLflow and the Parquet rows.
+``out_dir`` are in the result (and announced through ``on_artifacts`` as soon as they are
+drawn, so a tracker uploads them while the split metrics are computed).
 
-Frechet classifier cache: ``cache_dir`` argument, else ``trainer.cache_dir`` when the
-caller set one (a study: ``<storage root>/.cache``), else ``$RDLAB_CACHE``, else
-``<out_dir>/../.cache``; the weights live in its ``frechet/`` folder.
+The evaluation takes what it uses (:class:`Subject`: model, σ policy, data, config,
+history, output folder) and the Fréchet classifier's source (:mod:`.classifier`: a cache
+folder, or the bytes a study driver trained once and shipped to every trial).
 """
 
 from __future__ import annotations
 
 import math
-import os
 import time
 import warnings
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -42,21 +43,60 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from rdlab.config import EvalConfig
+from rdlab.config import EvalConfig, TrialConfig
+from rdlab.data import DataSource
 from rdlab.evaluate import latent
 from rdlab.evaluate._util import eval_mode, seeded
+from rdlab.evaluate.classifier import ClassifierSource, FrechetClassifier, Labelled, has_labels
 from rdlab.evaluate.frechet import FeatureFn, batched_features, frechet_between, raw_features
+from rdlab.evaluate.inception import inception_features, load_inception
 from rdlab.evaluate.iwae import fit_shared_sigma2, iwae_bound
+from rdlab.evaluate.pictures import N_SAMPLES, data_kind, picture_data
+from rdlab.evaluate.render import render_all
+from rdlab.frontier.rows import sweep_key
+from rdlab.model import VAEModel, as_beta_conditioned
+from rdlab.objectives.sigma import SigmaPolicy
+from rdlab.train.member import VALIDATION_SALT
+from rdlab.train.metrics import evaluate_split
 
 if TYPE_CHECKING:
     from sklearn.mixture import GaussianMixture
 
-    from rdlab.train.trainer import Trainer
-
-CACHE_ENV = "RDLAB_CACHE"
 FD_MAX = 10_000  # examples per set in a Fréchet distance
 RAW_MAX_DIM = 1024  # raw data as the Fréchet space up to this width (a D×D covariance)
 NAN = math.nan
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What the evaluation reads of a trained trial."""
+
+    cfg: TrialConfig
+    model: VAEModel
+    policy: SigmaPolicy
+    data: DataSource
+    history: list[dict[str, float]]
+    out_dir: Path
+
+    def validate(self, split: str) -> dict[str, float]:
+        """The per-epoch metrics of a split, as the training loop computes them."""
+        return evaluate_split(
+            self.model,
+            self.policy,
+            self.data.split(split),
+            self.cfg.train.eval_batch_size,
+            self.data.is_image,
+            seed=self.cfg.train.seed + VALIDATION_SALT,
+        )
+
+
+@dataclass
+class EvalResult:
+    metrics: dict[str, dict[str, float]]  # split (or sweep key) → metric → value
+    artifacts: list[str] = field(default_factory=list)  # relative to the subject's out_dir
+    wall_s: float = 0.0
+    classifier: str | None = None  # sha256 of the Fréchet classifier used, if any
+    shared_sigma: float | None = None  # σ* of the IWAE density for data-dependent policies
 
 
 @dataclass
@@ -69,84 +109,82 @@ class TrialContext:
     clf_acc: float
     inception: FeatureFn | None
     seed: int
+    classifier_hash: str | None = None
 
 
-def resolve_cache_dir(out_dir: Path, cache_dir: Path | str | None = None) -> Path:
-    """The cache root for a trial writing to ``out_dir`` (``frechet/`` holds the classifier):
-    ``cache_dir`` when given, else ``$RDLAB_CACHE``, else ``<out_dir>/../.cache``."""
-    for candidate in (cache_dir, os.environ.get(CACHE_ENV)):
-        if candidate:
-            return Path(candidate).expanduser()
-    return Path(out_dir).resolve().parent / ".cache"
-
-
-def evaluate_trial(
-    trainer: Trainer,
+def evaluate_subject(
+    subject: Subject,
+    classifier: ClassifierSource | None = None,
     eval_cfg: EvalConfig | None = None,
     *,
-    cache_dir: Path | str | None = None,
     artifacts_dir: Path | None = None,
-) -> dict[str, dict[str, float]]:
-    """{split: {metric: float}} for ``eval.splits``; pictures and artifact list as a side effect.
-
-    ``eval_cfg`` overrides ``trainer.cfg.eval`` (``rdlab eval --k``) without touching the
-    trial's config.
-    """
-    ev = eval_cfg or trainer.cfg.eval
+    on_artifacts: Callable[[list[str]], None] | None = None,
+) -> EvalResult:
+    """Every split of ``eval.splits`` (``eval_cfg`` overrides the trial's, as ``rdlab eval
+    --k`` does) and the pictures. ``classifier`` supplies the Fréchet feature network for
+    labelled data (None: no classifier-space distances)."""
+    ev = eval_cfg or subject.cfg.eval
     t0 = time.perf_counter()
-    cache = resolve_cache_dir(trainer.out_dir, cache_dir or getattr(trainer, "cache_dir", None))
-    ctx = trial_context(trainer, ev, cache / "frechet")
+    ctx = trial_context(subject, ev, classifier)
+    written: list[str] = []
     if ev.pictures and ev.splits:
-        # First, and announced (``on_artifacts``): a tracker uploads them while the split
-        # metrics below are computed, off the trial's critical path.
-        out = trainer.out_dir
+        # First, and announced: a tracker uploads them while the split metrics below are
+        # computed, off the trial's critical path.
+        out = subject.out_dir
         try:
-            written = draw_pictures(
-                trainer, ctx, _picture_split(ev), artifacts_dir or out / "artifacts"
+            paths = draw_pictures(
+                subject, ctx, _picture_split(ev), artifacts_dir or out / "artifacts"
             )
         except Exception as err:  # a picture is never worth a finished trial's numbers
             warnings.warn(f"rdlab: pictures not drawn ({type(err).__name__}: {err})", stacklevel=2)
-            written = []
-        trainer.extra_state["artifacts"] = [_relative(p, out) for p in written]
-        trainer.notify("on_artifacts", list(trainer.extra_state["artifacts"]))
+            paths = []
+        written = [_relative(p, out) for p in paths]
+        if on_artifacts is not None:
+            on_artifacts(list(written))
     results = {
-        split: split_metrics(trainer, ev, ctx, split, salt=i) for i, split in enumerate(ev.splits)
+        split: split_metrics(subject, ev, ctx, split, salt=i) for i, split in enumerate(ev.splits)
     }
-    if trainer.model.beta_conditioned:  # multi-rate VAE: also one result per β of its grid
-        from rdlab.evaluate.multirate import beta_sweep
+    if subject.model.beta_conditioned:  # multi-rate VAE: also one result per β of its grid
+        results.update(beta_sweep(subject, ev, classifier))
+    return EvalResult(
+        metrics=results,
+        artifacts=written,
+        wall_s=time.perf_counter() - t0,
+        classifier=ctx.classifier_hash,
+        shared_sigma=None if ctx.shared_log_sigma is None else math.exp(ctx.shared_log_sigma),
+    )
 
-        results.update(beta_sweep(trainer, ev, cache / "frechet"))
-    trainer.extra_state["eval_wall_s"] = time.perf_counter() - t0
-    return results
 
-
-def trial_context(trainer: Trainer, ev: EvalConfig, frechet_cache: Path) -> TrialContext:
-    model, data, bs = trainer.model, trainer.data, trainer.cfg.train.eval_batch_size
-    seed = trainer.cfg.train.seed + 104_729
-    needs_train = (ev.frechet or ev.pictures) or (ev.iwae_k > 0 and trainer.policy.data_dependent)
+def trial_context(
+    subject: Subject, ev: EvalConfig, classifier: ClassifierSource | None
+) -> TrialContext:
+    model, data, bs = subject.model, subject.data, subject.cfg.train.eval_batch_size
+    seed = subject.cfg.train.seed + 104_729
+    needs_train = (ev.frechet or ev.pictures) or (ev.iwae_k > 0 and subject.policy.data_dependent)
     x_train = data.split("train") if needs_train else None
     shared = None
-    if trainer.policy.data_dependent and x_train is not None:
+    if subject.policy.data_dependent and x_train is not None:
         s2 = fit_shared_sigma2(model, x_train, bs, seed=seed)
-        ls = trainer.policy.floor(torch.tensor(0.5 * math.log(max(s2, 1e-30))))
+        ls = subject.policy.floor(torch.tensor(0.5 * math.log(max(s2, 1e-30))))
         shared = float(ls)
-        trainer.extra_state["iwae_sigma"] = math.exp(shared)
     gmm = None
     if x_train is not None and x_train.shape[0] >= 2:
         mu, logvar = latent.encode_split(model, x_train, bs)
         gmm = _try_gmm(mu, logvar, ev.gmm_components, seed)
-    features, acc = _feature_space(trainer, frechet_cache) if ev.frechet else (None, NAN)
-    inception = _inception(trainer, ev) if ev.frechet else None
-    return TrialContext(shared, gmm, features, acc, inception, seed)
+    clf = _classifier(subject, classifier) if ev.frechet else None
+    features, acc = _feature_space(subject, clf) if ev.frechet else (None, NAN)
+    inception = _inception(subject, ev) if ev.frechet else None
+    digest = clf.digest if clf is not None else None
+    return TrialContext(shared, gmm, features, acc, inception, seed, digest)
 
 
 def split_metrics(
-    trainer: Trainer, ev: EvalConfig, ctx: TrialContext, split: str, salt: int = 0
+    subject: Subject, ev: EvalConfig, ctx: TrialContext, split: str, salt: int = 0
 ) -> dict[str, float]:
-    model, policy, bs = trainer.model, trainer.policy, trainer.cfg.train.eval_batch_size
+    model, policy, bs = subject.model, subject.policy, subject.cfg.train.eval_batch_size
     seed = ctx.seed + 1_000 * (salt + 1)
-    m = dict(trainer.evaluate(split))
-    x = trainer.data.split(split)
+    m = dict(subject.validate(split))
+    x = subject.data.split(split)
     mu, logvar = latent.encode_split(model, x, bs)
     m["iwae"] = m["iwae_elbo"] = NAN
     if ev.iwae_k > 0 and x.shape[0] > 0:
@@ -162,40 +200,40 @@ def split_metrics(
     m["active_units"] = float(latent.active_units(mu))
     gmm = _try_gmm(mu, logvar, ev.gmm_components, seed) if x.shape[0] >= 2 else None
     m["agg_kl"] = NAN if gmm is None else latent.gmm_prior_kl(gmm, seed=seed)
-    m.update(frechet_metrics(trainer, ctx, x[:FD_MAX], mu[:FD_MAX], seed))
+    m.update(frechet_metrics(subject, ctx, x[:FD_MAX], mu[:FD_MAX], seed))
     for j, r_j in enumerate(latent.rate_per_dim(mu, logvar)):
         m[f"rate_dim_{j}"] = r_j
     return m
 
 
 def generated_sets(
-    trainer: Trainer, ctx: TrialContext, mu: Tensor, seed: int
+    subject: Subject, ctx: TrialContext, mu: Tensor, seed: int
 ) -> dict[str, Tensor | None]:
     """Decoder means for reconstructions (z = μ_z) and for as many prior and GMM codes."""
-    model, bs = trainer.model, trainer.cfg.train.eval_batch_size
+    model, bs = subject.model, subject.cfg.train.eval_batch_size
     n = mu.shape[0]
     with seeded(seed, mu.device):
         z_prior = torch.randn(n, model.latent_dim, device=mu.device, dtype=mu.dtype)
     z_gmm = None if ctx.gmm is None else _gmm_codes(ctx.gmm, n, seed, mu)
     return {
-        "recon": _decode_means(trainer, mu, bs),
-        "prior": _decode_means(trainer, z_prior, bs),
-        "gmm": None if z_gmm is None else _decode_means(trainer, z_gmm, bs),
+        "recon": _decode_means(subject, mu, bs),
+        "prior": _decode_means(subject, z_prior, bs),
+        "gmm": None if z_gmm is None else _decode_means(subject, z_gmm, bs),
     }
 
 
 def frechet_metrics(
-    trainer: Trainer, ctx: TrialContext, x: Tensor, mu: Tensor, seed: int
+    subject: Subject, ctx: TrialContext, x: Tensor, mu: Tensor, seed: int
 ) -> dict[str, float]:
     out = {"fd_recon": NAN, "fd_prior": NAN, "fd_gmm": NAN, "fd_clf_acc": ctx.clf_acc}
     spaces = [("fd", ctx.features), ("fid", ctx.inception)]
     if all(fn is None for _, fn in spaces) or x.shape[0] < 2:
         return out
-    gen = generated_sets(trainer, ctx, mu, seed)
+    gen = generated_sets(subject, ctx, mu, seed)
     for prefix, fn in spaces:
         if fn is None:
             continue
-        bs = 64 if prefix == "fid" else trainer.cfg.train.eval_batch_size
+        bs = 64 if prefix == "fid" else subject.cfg.train.eval_batch_size
         real = batched_features(fn, x, bs)
         for name, g in gen.items():
             key = f"{prefix}_{name}"
@@ -203,51 +241,47 @@ def frechet_metrics(
     return out
 
 
-def draw_pictures(trainer: Trainer, ctx: TrialContext, split: str, out_dir: Path) -> list[Path]:
-    from rdlab.evaluate.pictures import N_SAMPLES, data_kind, picture_data
-    from rdlab.evaluate.render import render_all
-
-    x = trainer.data.split(split)[:FD_MAX]
-    kind = data_kind(tuple(x.shape[1:]), trainer.data.is_image)
+def draw_pictures(subject: Subject, ctx: TrialContext, split: str, out_dir: Path) -> list[Path]:
+    x = subject.data.split(split)[:FD_MAX]
+    kind = data_kind(tuple(x.shape[1:]), subject.data.is_image)
     n_gen = N_SAMPLES if kind == "image" else x.shape[0]
     z_gmm = None if ctx.gmm is None else _gmm_codes(ctx.gmm, n_gen, ctx.seed + 7, x)
     data = picture_data(
-        trainer.model,
-        trainer.policy,
+        subject.model,
+        subject.policy,
         x,
-        is_image=trainer.data.is_image,
+        is_image=subject.data.is_image,
         z_gmm=z_gmm,
         shared_log_sigma=ctx.shared_log_sigma,
-        history=trainer.history,
+        history=subject.history,
         seed=ctx.seed + 7,
     )
     return render_all(data, out_dir)
 
 
 # ----------------------------------------------------------------------------- helpers
-def _feature_space(trainer: Trainer, cache: Path) -> tuple[FeatureFn | None, float]:
-    from rdlab.evaluate.classifier import Labelled, has_labels, load_or_train
+def _classifier(subject: Subject, source: ClassifierSource | None) -> FrechetClassifier | None:
+    data = subject.data
+    if source is None or not has_labels(data):
+        return None
+    return source.get(cast(Labelled, data), subject.cfg.dataset.flat())
 
-    data = trainer.data
-    if has_labels(data):
-        clf = load_or_train(cast(Labelled, data), trainer.cfg.dataset.flat(), cache)
-        trainer.extra_state["frechet_classifier"] = {
-            "test_acc": clf.test_acc,
-            "path": str(clf.path) if clf.path else None,
-            "trained": clf.trained,
-        }
+
+def _feature_space(
+    subject: Subject, clf: FrechetClassifier | None
+) -> tuple[FeatureFn | None, float]:
+    data = subject.data
+    if clf is not None:
         return clf.net.features, clf.test_acc
-    if not data.is_image and data.dim <= RAW_MAX_DIM:
+    if not data.is_image and data.dim <= RAW_MAX_DIM and not has_labels(data):
         return raw_features, NAN
     return None, NAN  # unlabelled images, very wide vectors: no in-project feature space
 
 
-def _inception(trainer: Trainer, ev: EvalConfig) -> FeatureFn | None:
-    if not ev.inception_weights or not trainer.data.is_image:
+def _inception(subject: Subject, ev: EvalConfig) -> FeatureFn | None:
+    if not ev.inception_weights or not subject.data.is_image:
         return None
-    from rdlab.evaluate.inception import inception_features, load_inception
-
-    net = load_inception(ev.inception_weights, trainer.device)
+    net = load_inception(ev.inception_weights, _device(subject))
     return lambda x: inception_features(net, x)
 
 
@@ -263,12 +297,17 @@ def _gmm_codes(gmm: GaussianMixture, n: int, seed: int, like: Tensor) -> Tensor:
     return torch.as_tensor(z, dtype=like.dtype, device=like.device)
 
 
-def _decode_means(trainer: Trainer, z: Tensor, batch_size: int) -> Tensor:
-    model = trainer.model
+def _decode_means(subject: Subject, z: Tensor, batch_size: int) -> Tensor:
+    model = subject.model
     with eval_mode(model):
         return torch.cat(
             [model.decode(z[i : i + batch_size])[0] for i in range(0, z.shape[0], batch_size)]
         )
+
+
+def _device(subject: Subject) -> torch.device:
+    ref = next(subject.model.parameters(), None)
+    return ref.device if ref is not None else torch.device("cpu")
 
 
 def _picture_split(ev: EvalConfig) -> str:
@@ -288,3 +327,29 @@ def as_jsonable(results: dict[str, dict[str, float]]) -> dict[str, dict[str, Any
         s: {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in m.items()}
         for s, m in results.items()
     }
+
+
+def beta_sweep(
+    subject: Subject, ev: EvalConfig, classifier: ClassifierSource | None
+) -> dict[str, dict[str, float]]:
+    """The β sweep of a β-conditioned model (Bae et al. 2023's multi-rate VAE): one trained
+    network evaluated at every β of its grid gives a whole rate–distortion curve.
+
+    At each β the model is conditioned on log β and the ordinary per-split evaluation runs
+    unchanged, with its own context (the GMM of the aggregate posterior and the shared σ*
+    both depend on β). Results go under :func:`rdlab.frontier.rows.sweep_key`
+    (``val/beta_0.01``), each with ``beta_eval`` set, and become one RD row per (split, β).
+    Pictures are drawn once, at the model's default β, by :func:`evaluate_subject`.
+    """
+    model = as_beta_conditioned(subject.model)
+    if model is None:
+        return {}
+    no_pictures = ev.model_copy(update={"pictures": False})
+    out: dict[str, dict[str, float]] = {}
+    for beta in model.sweep_betas():
+        with model.conditioned(math.log(beta)):
+            ctx = trial_context(subject, no_pictures, classifier)
+            for i, split in enumerate(ev.splits):
+                m = split_metrics(subject, no_pictures, ctx, split, salt=i)
+                out[sweep_key(split, beta)] = {**m, "beta_eval": beta}
+    return out

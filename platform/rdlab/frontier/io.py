@@ -144,6 +144,14 @@ def write_rd_points(rows: Rows, path: str | os.PathLike[str]) -> Path:
     return _write(to_table(rows), path)
 
 
+def trial_points_bytes(rows: Rows) -> bytes:
+    """One trial's RD rows as the bytes of a Parquet file (schema version in its metadata):
+    what a trial's MLflow run carries, so a selection of runs gives a frontier."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(to_table(rows), sink, compression="snappy")
+    return bytes(sink.getvalue().to_pybytes())
+
+
 def write_frontier(points: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     """Write the frontier table (RD points + group/on_frontier/on_group_frontier)."""
     return _write(to_table(points, S.frontier_schema()), path)

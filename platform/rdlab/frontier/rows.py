@@ -89,14 +89,17 @@ def trial_rows(
     splits: list[str],
     wall_s: float,
     artifacts: list[str] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """All rows of one trial. Splits missing from ``final`` (failed trials) get null
-    metrics, so every trial has exactly one final row per evaluated split."""
+    metrics, so every trial has exactly one final row per evaluated split. ``extra``:
+    per-trial columns such as ``code_version`` and ``frechet_classifier``."""
     base = {
         "study": study,
         "trial_id": trial_id,
         "mlflow_run_id": run_id or "",
         **config_columns(cfg),
+        **(extra or {}),
     }
     rows: list[dict[str, Any]] = []
     for h in history:

@@ -52,6 +52,8 @@ _FIELDS: list[tuple[str, pa.DataType]] = [
     *((name, pa.float64()) for name in METRICS),
     ("params", pa.string()),  # JSON object: the full flattened trial config
     ("artifacts", pa.string()),  # JSON list of artifact paths (sample grids, plots)
+    ("code_version", pa.string()),  # sha256 of the rdlab sources the trial ran
+    ("frechet_classifier", pa.string()),  # sha256 of the classifier its fd_* used
 ]
 
 # Added by the frontier analysis; `group` is the label of the --by columns ("all" if none).
@@ -62,8 +64,12 @@ FRONTIER_FIELDS: list[tuple[str, pa.DataType]] = [
 ]
 
 # Storage hints: few distinct values (dictionary-encode) / long unique text (no statistics).
-DICTIONARY_COLUMNS = ("study", "status", "dataset", "model", "sigma_policy", "split", "group")
+DICTIONARY_COLUMNS = (
+    "study", "status", "dataset", "model", "sigma_policy", "split", "group",
+    "code_version", "frechet_classifier",
+)  # fmt: skip
 UNIQUE_TEXT = ("mlflow_run_id", "params", "artifacts")
+# code_version and frechet_classifier repeat across a study's rows: dictionary-encoded.
 
 COLUMNS: tuple[str, ...] = tuple(name for name, _ in _FIELDS)
 FRONTIER_COLUMNS: tuple[str, ...] = COLUMNS + tuple(name for name, _ in FRONTIER_FIELDS)

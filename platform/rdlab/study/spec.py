@@ -71,6 +71,19 @@ class Search(_Strict):
 class Resources(_Strict):
     cpu: float = Field(1.0, gt=0.0, le=1024)
     gpu: float = Field(0.0, ge=0.0, le=64)  # fractional GPUs pack trials on one device
+    # Custom Ray resources a trial reserves, e.g. {gpu_a100: 1} or {worker: 1} to place
+    # trials on the nodes that advertise them (`ray start --resources`).
+    custom: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("custom")
+    @classmethod
+    def _custom(cls, v: dict[str, float]) -> dict[str, float]:
+        for name, amount in v.items():
+            if name in ("CPU", "GPU", "cpu", "gpu", "memory") or not 0 < amount <= 1e6:
+                raise ValueError(
+                    f"{name}: must be a custom resource name with an amount in (0, 1e6]"
+                )
+        return v
 
 
 class SpecModel(_Strict):
@@ -88,6 +101,19 @@ class SpecModel(_Strict):
     # Trials per process trained as one batched computation (rdlab.train.packed); each
     # member stays its own trial in MLflow and Parquet. grid/random only.
     pack: int = Field(1, ge=1, le=256)
+    # Log each trial's final checkpoint to its MLflow run (tag rdlab.checkpoint).
+    log_checkpoint: bool = True
+    # Extra trial callbacks, "module:Class" (an rdlab.train.hooks.Callback with no
+    # arguments), imported where the trial runs: profilers, custom loggers, fault injection.
+    callbacks: tuple[str, ...] = ()
+
+    @field_validator("callbacks")
+    @classmethod
+    def _callbacks(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for path in v:
+            if not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", path):
+                raise ValueError(f"{path!r} is not an import path of the form module:Class")
+        return v
 
     @field_validator("study")
     @classmethod
@@ -197,9 +223,9 @@ def parse_spec(data: Any) -> StudySpec:
 
 
 def _check_pack(model: SpecModel, base: dict[str, Any], params: list[Param]) -> None:
-    """``pack > 1`` needs every trial known up front (grid/random), all finishing together
-    (no ASHA), no PatchGAN term (its alternating discriminator step is not packed) and no
-    β-conditioned model (its β is drawn per batch, the packed step's is fixed per member)."""
+    """``pack > 1`` needs every trial known up front (grid/random) and all finishing
+    together (no ASHA). Anything else packs: members the vmapped engine cannot batch (a
+    PatchGAN term, a β-conditioned model) train one after another in the same loop."""
     if model.pack == 1:
         return
     s = model.search
@@ -211,20 +237,6 @@ def _check_pack(model: SpecModel, base: dict[str, Any], params: list[Param]) -> 
         )
     if s.scheduler is not None:
         raise SpecError("pack", "ASHA stops trials one by one; a pack trains together")
-    adv = get_path(base, "objective.adversarial.weight", 0.0) or 0.0
-    if adv > 0 or any(p.path.startswith("objective.adversarial") for p in params):
-        raise SpecError("pack", "the adversarial (PatchGAN) term cannot be packed")
-    from rdlab.plugins import model_registry
-
-    names = {get_path(base, "model.name", "mlp_resnet")}
-    names |= {v for p in params if p.path == "model.name" for v in p.values}
-    for name in sorted(names):
-        if getattr(model_registry().get(name, "model.name"), "beta_conditioned", False):
-            raise SpecError(
-                "pack",
-                f"model {name!r} is β-conditioned (one trial already covers many β, "
-                "each batch at its own β); packing trains a fixed β per member: use pack: 1",
-            )
 
 
 def describe(spec: StudySpec) -> str:

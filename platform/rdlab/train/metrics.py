@@ -40,6 +40,19 @@ def step_sums(t: LossTerms, x: Tensor) -> Tensor:
     )
 
 
+def isfinite(v: float) -> bool:
+    return math.isfinite(v)
+
+
+def finite_sums(sums: dict[str, float]) -> bool:
+    """True when every summed quantity of an epoch is finite (no batch diverged)."""
+    return all(math.isfinite(v) for v in sums.values())
+
+
+def params_finite(model: torch.nn.Module) -> bool:
+    return all(bool(torch.isfinite(p).all()) for p in model.parameters())
+
+
 def summarise(sums: dict[str, float], dim: int, is_image: bool) -> dict[str, float]:
     """Turn summed per-example quantities into the reported per-example means."""
     n = max(sums["n"], 1.0)

@@ -1,4 +1,4 @@
-"""Trial packing (issue 8): K trials that share a model shape, trained as ONE batched
+"""The packed engine (issue 8): K trials that share a model shape, trained as ONE batched
 computation in one process, each still its own trial with its own metrics and checkpoint.
 
 Small models (mlp_resnet on digits or toy data) spend most of a step on per-operation
@@ -10,35 +10,30 @@ Adam is elementwise, so one Adam over the stacked tensors is K independent Adams
 learning rate; ``tests/perf`` checks it numerically).
 
 What may differ between members: ``objective.*`` (β, σ policy and its options, mixture
-weights, L1) and ``train.seed``; everything else (data, model, batch size, epochs, lr, …)
-must be equal (:func:`pack_key`). The PatchGAN term is not packable, nor are models with
-buffers (BatchNorm running statistics do not batch under vmap).
+weights, L1) and ``train.seed``; everything else must be equal (:func:`pack_key`). Members
+this engine cannot vmap (a PatchGAN term, a β-conditioned model, models with buffers:
+:func:`vmap_blocker`) train in the same loop on the plain engine instead
+(:func:`rdlab.train.loop.make_engine`).
 
-Each member is a full :class:`~rdlab.train.trainer.Trainer` (built exactly as unpacked, so
-the same seed gives the same initial weights); its model's parameters become views into the
-stacked tensors. A step: the model under vmap; log σ per σ group (members with the same
-policy and options: one vmapped call over their stacked policy parameters; policies whose
-Python control flow reads tensor values, ``staged``, loop over members); then the composed
-loss (:func:`rdlab.objectives.loss.compose`) in one vmapped call per group of members whose
+Each member's model parameters become views into the stacked tensors. A step: the model
+under vmap; log σ per σ group (members with the same policy and options: one vmapped call
+over their stacked policy parameters; policies whose Python control flow reads tensor
+values, ``staged``, loop over members); then the composed loss
+(:func:`rdlab.objectives.loss.compose`) in one vmapped call per group of members whose
 objectives differ only in β and σ, with β a per-member tensor and each member's log σ
-handed in. Each member draws its reparameterisation noise from its own generator, seeded as
-the unpacked run's global one, so it sees the same batches and noise as when run alone; the
-metrics then agree with an unpacked run of the same seed up to float32 round-off of batched
-vs unbatched kernels, amplified by training (tolerance: ``tests/perf/test_packed.py``).
-
-Checkpoints: one folder per member, ``<ckpt>/m<k>/last.pt``, each an ordinary rdlab
-checkpoint (``rdlab eval`` opens it); the pack resumes from them.
+handed in. Each member draws its reparameterisation noise from its own stream
+(``member.rng``), so it sees the same batches and noise as when run alone; the metrics
+then agree with an unpacked run of the same seed up to float32 round-off of batched vs
+unbatched kernels, amplified by training (tolerance: ``tests/perf/test_packed.py``).
 """
 
 from __future__ import annotations
 
 import copy
 import json
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -46,22 +41,13 @@ from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from rdlab.config import TrialConfig
-from rdlab.errors import SpecError
 from rdlab.model import VAEOutput
 from rdlab.objectives.loss import compose
 from rdlab.objectives.sigma.base import SigmaPolicy
-from rdlab.train.checkpoint import checkpoint_due
-from rdlab.train.metrics import SUM_KEYS, step_sums, summarise
-from rdlab.train.trainer import (
-    STATUS_DIVERGED,
-    STATUS_OK,
-    EpochReport,
-    Trainer,
-    TrialResult,
-    _call,
-    _isfinite,
-    _prefixed,
-)
+from rdlab.train.device import Precision
+from rdlab.train.engine import Engine
+from rdlab.train.member import Member
+from rdlab.train.metrics import SUM_KEYS, finite_sums, params_finite, step_sums, summarise
 
 PACKABLE_SECTIONS = ("objective",)
 PACKABLE_PATHS = ("train.seed",)
@@ -76,6 +62,20 @@ def pack_key(cfg: TrialConfig) -> str:
     return json.dumps(d, sort_keys=True, default=str)
 
 
+def vmap_blocker(members: list[Member]) -> str | None:
+    """Why these members cannot run as one vmapped computation, or None if they can."""
+    for m in members:
+        if m.disc is not None:
+            return "the PatchGAN term alternates a discriminator step"
+        if m.model.beta_conditioned:
+            return f"model {m.cfg.model.name!r} draws its β per batch"
+        if any(True for _ in m.model.buffers()):
+            return f"model {m.cfg.model.name!r} has buffers (they do not batch under vmap)"
+        if type(m.policy).nll is not SigmaPolicy.nll:
+            return f"σ policy {m.cfg.objective.sigma.policy!r} overrides nll"
+    return None
+
+
 def _sigma_key(cfg: TrialConfig) -> str:
     """Members with the same σ policy and options compute log σ in one vmapped call."""
     return json.dumps(cfg.to_dict()["objective"]["sigma"], sort_keys=True, default=str)
@@ -87,20 +87,6 @@ def _loss_key(cfg: TrialConfig) -> str:
     obj.pop("beta")
     obj.pop("sigma")
     return json.dumps(obj, sort_keys=True, default=str)
-
-
-def check_packable(cfgs: list[TrialConfig]) -> None:
-    if not cfgs:
-        raise SpecError("pack", "a pack needs at least one trial")
-    keys = {pack_key(c) for c in cfgs}
-    if len(keys) > 1:
-        raise SpecError(
-            "pack",
-            "packed trials may differ only in objective.* and train.seed; these differ in "
-            "more (data, model, batch size, epochs or lr)",
-        )
-    if any(c.objective.adversarial.weight > 0 for c in cfgs):
-        raise SpecError("pack", "the adversarial (PatchGAN) term cannot be packed")
 
 
 class _Method(nn.Module):
@@ -144,7 +130,7 @@ class _Given(SigmaPolicy):
 def _loss_and_sums(
     cfg: TrialConfig, given: _Given, x: Tensor, beta: Tensor, ls: Tensor, *out: Tensor
 ) -> tuple[Tensor, Tensor]:
-    """One member's composed loss (DESIGN §2) and its per-step sums, as Trainer._step."""
+    """One member's composed loss (DESIGN §2) and its per-step sums, as a plain step's."""
     given.value = ls
     t = compose(x, VAEOutput(*out), given, cfg.objective, beta=beta)
     return t.loss, step_sums(t, x)
@@ -173,61 +159,28 @@ class _Group:
     buffers: dict[str, Tensor]
 
 
-class PackedTrainer:
-    """Trains K :class:`Trainer` members as one computation; see the module docstring.
+class PackedEngine(Engine):
+    """K members as one vmapped computation; see the module docstring."""
 
-    ``member_callbacks[k]`` are member k's ordinary trainer callbacks (MLflow tracker …);
-    ``callbacks`` are pack-level: ``on_epoch_end(pack, epoch, reports, ckpt_dir)`` with one
-    :class:`EpochReport` per member (None once it diverged) and ``on_end(pack, results)``.
-    """
-
-    def __init__(
-        self,
-        cfgs: list[TrialConfig],
-        out_dir: Path | str,
-        member_callbacks: list[list[Any]] | None = None,
-        callbacks: list[Any] | None = None,
-        device: str | None = None,
-    ) -> None:
-        check_packable(cfgs)
-        self.out_dir = Path(out_dir)
-        self.ckpt_dir = self.out_dir / "checkpoint"
-        self.callbacks = list(callbacks or [])
-        cbs = member_callbacks or [[] for _ in cfgs]
-        self.members: list[Trainer] = []
-        self.rngs: list[torch.Tensor] = []
-        for k, cfg in enumerate(cfgs):
-            m = Trainer(cfg, self.out_dir / f"m{k}", callbacks=cbs[k], device=device)
-            m.ckpt_dir = self.ckpt_dir / f"m{k}"
-            if m.model.beta_conditioned:  # its β is drawn per batch; a member's is fixed
-                raise SpecError("pack", f"model {cfg.model.name!r} is β-conditioned; use pack: 1")
-            if any(True for _ in m.model.buffers()):
-                raise SpecError("pack", f"model {cfg.model.name!r} has buffers; not packable")
-            if type(m.policy).nll is not SigmaPolicy.nll:  # the loss uses log_sigma only
-                raise SpecError("pack", f"σ policy {cfg.objective.sigma.policy!r} overrides nll")
-            self.members.append(m)
-            # the global RNG as the unpacked run's is right after its build
-            self.rngs.append(_get_rng(m.device))
-        lead = self.members[0]
+    def __init__(self, members: list[Member]) -> None:
+        super().__init__(members)
+        blocker = vmap_blocker(members)
+        if blocker is not None:
+            raise ValueError(f"not vmappable: {blocker}")
+        lead = members[0]
         self.device = lead.device
         self.data = lead.data
-        for m in self.members[1:]:
-            m.data = self.data  # one copy of the dataset for the pack
-        self.epochs = lead.cfg.train.epochs
-        self.epoch = 0
-        self.k = len(self.members)
-        self.params, _ = _stack_into_views([m.model for m in self.members])
-        self.gens = [torch.Generator(device=self.device) for _ in self.members]
+        self.k = len(members)
+        self.params, _ = _stack_into_views([m.model for m in members])
+        self.gens = [torch.Generator(device=self.device) for _ in members]
         base = copy.deepcopy(lead.model).to("meta")
         self._encode = vmap(self._fn(_Method(base, "encode")), in_dims=(0, None))
         self._decode = vmap(self._fn(_Method(base, "decode")), in_dims=(0, 0))
         self.groups = self._groups()
         self.loss_groups = self._loss_groups()
-        self.betas = torch.tensor([m.cfg.objective.beta for m in self.members], device=self.device)
+        self.betas = torch.tensor([m.cfg.objective.beta for m in members], device=self.device)
         self.opt = torch.optim.Adam(self._opt_params(), lr=lead.cfg.train.lr, **_fused(self.device))
-        self.status: list[str | None] = [None] * self.k
-        self.diverged_at: list[int | None] = [None] * self.k
-        self.wall_s = 0.0
+        self.precision = Precision(lead.cfg.train.precision, self.device)
 
     # ------------------------------------------------------------------ construction
     @staticmethod
@@ -328,13 +281,20 @@ class PackedTrainer:
     def _noise(self, mu: Tensor) -> Tensor:
         """Member k's ε from its own stream, exactly as ``randn_like`` in its unpacked run."""
         eps = []
-        for k in range(self.k):
-            self.gens[k].set_state(self.rngs[k])
+        for k, m in enumerate(self.members):
+            self.gens[k].set_state(m.rng)
             eps.append(torch.randn(mu.shape[1:], generator=self.gens[k], device=mu.device))
-            self.rngs[k] = self.gens[k].get_state()
+            m.rng = self.gens[k].get_state()
         return torch.stack(eps)
 
     def _step(self, x: Tensor) -> Tensor:
+        with self.precision.autocast():
+            total, sums = self._loss(x)
+        clip = self.members[0].cfg.train.grad_clip
+        self.precision.step(total, self.opt, clip, clip_fn=self._clip_per_member)
+        return sums
+
+    def _loss(self, x: Tensor) -> tuple[Tensor, Tensor]:
         mu, logvar = self._encode(self.params, x)
         z = mu + self._noise(mu) * torch.exp(0.5 * logvar)
         x_mean, feats = self._decode(self.params, z)
@@ -363,14 +323,8 @@ class PackedTrainer:
                 total = total + losses.sum()
             sums.append(s)
             order += ks
-        self.opt.zero_grad(set_to_none=True)
-        total.backward()
-        clip = self.members[0].cfg.train.grad_clip
-        if clip is not None:
-            self._clip_per_member(clip)
-        self.opt.step()
         out = sums[0] if len(sums) == 1 else torch.cat(sums)
-        return out if order == list(range(self.k)) else out[torch.tensor(order).argsort()]
+        return total, out if order == list(range(self.k)) else out[torch.tensor(order).argsort()]
 
     def _clip_per_member(self, max_norm: float) -> None:
         """Each member's global grad norm clipped separately, as its own run would."""
@@ -407,56 +361,30 @@ class PackedTrainer:
                         if p.grad is not None:
                             p.grad.mul_(coef[k])
 
-    def _cuda(self) -> list[torch.device]:
-        return [self.device] if self.device.type == "cuda" else []
-
-    def active(self) -> list[int]:
-        return [k for k in range(self.k) if self.status[k] is None]
-
-    def train_epoch(self) -> list[dict[str, float] | None]:
-        """One epoch for every member; per member its training metrics, None if diverged."""
+    def train_epoch(self, epoch: int) -> list[dict[str, float] | None]:
         for m in self.members:
             m.model.train()
             m.policy.train()
-            m.policy.start_epoch(self.epoch)
+            m.policy.start_epoch(epoch)
         acc = torch.zeros((self.k, len(SUM_KEYS)), dtype=torch.float64, device=self.device)
         bs = self.members[0].cfg.train.batch_size
-        for x in self.data.train_batches(self.epoch, bs):
+        for x in self.data.train_batches(epoch, bs):
             acc += self._step(x).double()
         rows = acc.tolist()  # one host sync per epoch
         out: list[dict[str, float] | None] = []
         for k, m in enumerate(self.members):
             sums = dict(zip(SUM_KEYS, rows[k], strict=True))
-            finite = all(map(_isfinite, sums.values()))
-            if not finite or not all(bool(torch.isfinite(p).all()) for p in m.model.parameters()):
+            if not m.active or not finite_sums(sums) or not params_finite(m.model):
                 out.append(None)
                 continue
-            m.policy.end_epoch(self.epoch)
+            m.policy.end_epoch(epoch)
             out.append(summarise(sums, self.data.dim, self.data.is_image))
         return out
 
-    # ------------------------------------------------------------------ checkpoints
-    def save(self) -> Path:
-        """Every active member's ordinary checkpoint under ``<ckpt>/m<k>`` (tensors cloned:
-        a view would drag the whole stacked storage into each member's file)."""
-        from rdlab.train.checkpoint import save_checkpoint
-
-        for k in self.active():
-            m = self.members[k]
-            self._sync_member_opt(k)
-            st = m.state()
-            st["model"] = {n: t.clone() for n, t in st["model"].items()}
-            st["policy"] = {n: t.clone() for n, t in st["policy"].items()}
-            if self.device.type == "cuda":
-                st["rng_cuda"] = [self.rngs[k]]
-            else:
-                st["rng_cpu"] = self.rngs[k]
-            save_checkpoint(m.ckpt_dir, st)
-        return self.ckpt_dir
-
+    # ------------------------------------------------------------------ state
     def _member_params(self, k: int) -> list[tuple[Tensor, Tensor, int]]:
-        """(member k's parameter, the optimiser's tensor holding it, its row) in the
-        member's own optimiser order (model, then policy)."""
+        """(member k's parameter, the optimiser's tensor holding it, its row) in the order
+        of a member's own optimiser (model, then policy)."""
         m = self.members[k]
         out: list[tuple[Tensor, Tensor, int]] = [
             (p, self.params[n], k) for n, p in m.model.named_parameters()
@@ -472,21 +400,49 @@ class PackedTrainer:
                 out += [(p, p, -1) for p in m.policy.parameters()]
         return out
 
-    def _sync_member_opt(self, k: int) -> None:
+    def state(self, k: int) -> dict[str, Any]:
+        """Member k's checkpoint in a plain trial's format: its rows of the stacked tensors
+        (cloned: a view would drag the whole stacked storage into its file) and its rows of
+        Adam's moments, laid out as its own Adam's ``state_dict``."""
         m = self.members[k]
-        for p, owner, row in self._member_params(k):
+        params = self._member_params(k)
+        opt_state: dict[int, dict[str, Tensor]] = {}
+        for i, (_, owner, row) in enumerate(params):
             st = self.opt.state.get(owner)
-            if not st:
-                continue
-            m.opt.state[p] = {
-                name: (v.clone() if name == "step" or row < 0 else v[row].clone())
-                for name, v in st.items()
-            }
+            if st:
+                opt_state[i] = {
+                    name: (v.clone() if name == "step" or row < 0 else v[row].clone())
+                    for name, v in st.items()
+                }
+        # The options of a plain trial's Adam (foreach, not fused), so the checkpoint
+        # resumes unpacked as well as packed.
+        group = {k2: v for k2, v in self.opt.param_groups[0].items() if k2 != "params"}
+        group.update(foreach=True, fused=None)
+        out: dict[str, Any] = {
+            "model": {n: t.clone() for n, t in m.model.state_dict().items()},
+            "policy": {n: t.clone() for n, t in m.policy.state_dict().items()},
+            "opt": {
+                "state": opt_state,
+                "param_groups": [{**group, "params": list(range(len(params)))}],
+            },
+            "scaler": self.precision.state_dict(),
+        }
+        if self.device.type == "cuda":
+            out["rng_cpu"] = torch.get_rng_state()
+            out["rng_cuda"] = [m.rng]
+        else:
+            out["rng_cpu"] = m.rng
+        return out
 
-    def _load_member_opt(self, k: int) -> None:
+    def load_state(self, k: int, st: dict[str, Any]) -> None:
         m = self.members[k]
-        for p, owner, row in self._member_params(k):
-            src = m.opt.state.get(p)
+        m.model.load_state_dict(st["model"])  # copies into the views: the stacked tensors
+        m.policy.load_state_dict(st["policy"])
+        m.rng = st["rng_cuda"][0] if self.device.type == "cuda" else st["rng_cpu"]
+        self.precision.load_state_dict(st.get("scaler") or {})
+        saved = st["opt"]["state"]
+        for i, (_, owner, row) in enumerate(self._member_params(k)):
+            src = saved.get(i)
             if not src:
                 continue
             if row < 0:
@@ -499,100 +455,6 @@ class PackedTrainer:
                 else:
                     dst.setdefault(name, torch.zeros_like(owner.detach()))
                     dst[name][row].copy_(v)
-
-    def try_resume(self, source: Path | None = None) -> bool:
-        """Restore every member from ``<source or ckpt>/m<k>``; all or none."""
-        from rdlab.train.checkpoint import has_checkpoint
-
-        src = Path(source or self.ckpt_dir)
-        if not all(has_checkpoint(src / f"m{k}") for k in range(self.k)):
-            return False
-        for k, m in enumerate(self.members):
-            m.try_resume(src / f"m{k}")  # copies into the views, i.e. the stacked tensors
-            self.rngs[k] = _get_rng(self.device)
-            self._load_member_opt(k)
-        epochs = {m.epoch for m in self.members}
-        if len(epochs) != 1:
-            raise SpecError(str(src), f"members checkpointed at different epochs {epochs}")
-        self.epoch = epochs.pop()
-        self.wall_s = self.members[0].wall_s
-        return True
-
-    # ------------------------------------------------------------------ the loop
-    def run(self, resume: bool = True, resume_from: Path | None = None) -> list[TrialResult]:
-        if resume:
-            self.try_resume(resume_from)
-        for m in self.members:
-            for cb in m.callbacks:
-                _call(cb, "on_start", m)
-        saved_at = self.wall_s  # training wall time at the last checkpoint (or the start)
-        while self.epoch < self.epochs and self.active():
-            t0 = time.perf_counter()
-            train_m = self.train_epoch()
-            vals: dict[int, dict[str, float]] = {}
-            for k in self.active():
-                val = self.members[k].evaluate("val") if train_m[k] is not None else None
-                if val is None or not all(map(_isfinite, val.values())):
-                    self.status[k] = STATUS_DIVERGED
-                    self.diverged_at[k] = self.epoch + 1
-                else:
-                    vals[k] = val
-            self.epoch += 1
-            self.wall_s += time.perf_counter() - t0
-            reports: list[EpochReport | None] = [None] * self.k
-            for k, val in vals.items():
-                reports[k] = self._member_epoch(k, train_m[k] or {}, val)
-            due = checkpoint_due(self.members[0].cfg.train, self.epoch, self.wall_s - saved_at)
-            ckpt = self.save() if vals and due else None
-            if ckpt is not None:
-                saved_at = self.wall_s
-            for k, r in enumerate(reports):
-                if r is not None:
-                    r.checkpoint_dir = None if ckpt is None else ckpt / f"m{k}"
-                    for cb in self.members[k].callbacks:
-                        _call(cb, "on_epoch_end", self.members[k], r)
-            for cb in self.callbacks:
-                _call(cb, "on_epoch_end", self, self.epoch, reports, ckpt)
-        results = []
-        for k, m in enumerate(self.members):
-            with torch.random.fork_rng(devices=self._cuda()):
-                _set_rng(self.device, self.rngs[k])  # what the unpacked run's finish sees
-                res = m.finish(self.status[k] or STATUS_OK, self.diverged_at[k])
-            for cb in m.callbacks:
-                _call(cb, "on_end", m, res)
-            results.append(res)
-        for cb in self.callbacks:
-            _call(cb, "on_end", self, results)
-        return results
-
-    def _member_epoch(
-        self, k: int, train_m: dict[str, float], val: dict[str, float]
-    ) -> EpochReport:
-        m = self.members[k]
-        m.epoch = self.epoch
-        m.wall_s = self.wall_s  # a member lasts as long as its pack
-        metrics = {
-            "epoch": float(self.epoch),
-            **_prefixed("train", train_m),
-            **_prefixed("val", val),
-            **{f"policy/{n}": v for n, v in m.policy.describe().items()},
-        }
-        m.history.append(metrics)
-        m.last_finite = metrics
-        for cb in m.callbacks:
-            _call(cb, "on_epoch_metrics", m, self.epoch, metrics)
-        return EpochReport(self.epoch, metrics, None)
-
-
-def _get_rng(device: torch.device) -> Tensor:
-    return torch.cuda.get_rng_state(device) if device.type == "cuda" else torch.get_rng_state()
-
-
-def _set_rng(device: torch.device, state: Tensor) -> None:
-    if device.type == "cuda":
-        torch.cuda.set_rng_state(state, device)
-    else:
-        torch.set_rng_state(state)
 
 
 def _fused(device: torch.device) -> dict[str, Any]:

@@ -1,18 +1,21 @@
 """What one trial left behind, read back from its last Tune result (no Ray import here).
 
-The trainable's final report carries the whole outcome (status, final metrics per split,
-history, run id, artifacts), so the driver can write RD rows from the last result alone —
-when a trial completes, when it errors, and again from the ResultGrid at the end.
+The trainable's final report carries every member's outcome (status, final metrics per
+split, history, run id, artifacts) in ``members_json``, so the driver can write RD rows
+from the last result alone — when a trial completes, when it errors, and again from the
+ResultGrid at the end. A Tune trial that never got to its final report (an error, a stop by
+ASHA) expands into its members with the trial's status and no final metrics.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 STATUS_FAILED, STATUS_STOPPED = "failed", "stopped_early"
+MEMBER_SEP = "-m"
 
 
 @dataclass
@@ -26,53 +29,28 @@ class TrialOutcome:
     wall_s: float = math.nan
     artifacts: list[str] = field(default_factory=list)
     error: str | None = None
+    diverged_epoch: int | None = None
+    frechet_classifier: str | None = None
+    code_version: str | None = None
 
 
 def overrides_of(config: dict[str, Any]) -> dict[str, Any]:
     """The sampled parameters of a Tune trial config (grid/random points are nested)."""
-    out = {k: v for k, v in config.items() if k != "point"}
+    out = {k: v for k, v in config.items() if k not in ("point", "pack")}
     out.update(config.get("point") or {})
     return out
 
 
-def outcome_from_result(
-    trial_id: str, config: dict[str, Any], last: dict[str, Any] | None, error: str | None
-) -> TrialOutcome:
-    last = last or {}
-    status = last.get("trial_status")
-    if error is not None:
-        status = STATUS_FAILED
-    elif status is None:
-        status = STATUS_STOPPED  # stopped by the scheduler before its final report
-    final: dict[str, dict[str, float]] = {}
-    if "final_json" in last:
-        final = json.loads(last["final_json"])
-    elif status == STATUS_STOPPED:
-        m = {k[4:]: v for k, v in last.items() if k.startswith("val/")}
-        final = {"val": m} if m else {}
-    history = json.loads(last["history_json"]) if "history_json" in last else []
-    return TrialOutcome(
-        trial_id=trial_id,
-        overrides=overrides_of(config),
-        status=str(status),
-        final=final,
-        history=history,
-        run_id=last.get("mlflow_run_id"),
-        wall_s=float(last.get("trial_wall_s", math.nan)),
-        artifacts=json.loads(last.get("artifacts_json", "[]")),
-        error=error,
-    )
+def _points(config: dict[str, Any]) -> list[dict[str, Any]]:
+    members = (config or {}).get("pack")
+    return [dict(p) for p in members] if members else [overrides_of(config or {})]
 
 
 def outcomes_from_result(
     trial_id: str, config: dict[str, Any], last: dict[str, Any] | None, error: str | None
 ) -> list[TrialOutcome]:
-    """One outcome per trial: a packed Tune trial (``config["pack"]``, rdlab.tune.packed)
-    expands into its members ``<trial_id>-m<k>``, from ``members_json`` when it finished,
-    else each with the pack's status (failed, stopped) and no metrics."""
-    members = (config or {}).get("pack")
-    if not members:
-        return [outcome_from_result(trial_id, config, last, error)]
+    """One outcome per member of the Tune trial ``trial_id`` (a pack's members are
+    ``<trial_id>-m<k>``; alone, the member is the trial)."""
     last = last or {}
     if error is None and "members_json" in last:
         return [
@@ -85,11 +63,33 @@ def outcomes_from_result(
                 run_id=m.get("run_id"),
                 wall_s=float(m.get("wall_s", math.nan)),
                 artifacts=list(m.get("artifacts", [])),
+                diverged_epoch=m.get("diverged_epoch"),
+                frechet_classifier=m.get("frechet_classifier"),
+                code_version=m.get("code_version"),
             )
             for m in json.loads(last["members_json"])
         ]
-    pack = outcome_from_result(trial_id, {}, last, error)
+    points = _points(config)
+    status = STATUS_FAILED if error is not None else STATUS_STOPPED
+    final: dict[str, dict[str, float]] = {}
+    if status == STATUS_STOPPED and len(points) == 1:  # ASHA stopped it: its last val
+        m = {k[4:]: v for k, v in last.items() if k.startswith("val/")}
+        final = {"val": m} if m else {}
+    ids = (
+        [trial_id]
+        if len(points) == 1
+        else [f"{trial_id}{MEMBER_SEP}{k}" for k in range(len(points))]
+    )
+    run_id = last.get("mlflow_run_id") or None
     return [
-        replace(pack, trial_id=f"{trial_id}-m{k}", overrides=dict(o), final={}, history=[])
-        for k, o in enumerate(members)
+        TrialOutcome(
+            trial_id=tid,
+            overrides=p,
+            status=status,
+            final=final,
+            run_id=run_id if len(points) == 1 else None,
+            wall_s=float(last.get("trial_wall_s", math.nan)),
+            error=error,
+        )
+        for tid, p in zip(ids, points, strict=True)
     ]

@@ -23,8 +23,11 @@ from ray.tune import Callback
 from rdlab.config import trial_config
 from rdlab.errors import SpecError
 from rdlab.frontier.rows import trial_rows
+from rdlab.storage import Storage
 from rdlab.study.spec import StudySpec
 from rdlab.tune.outcome import TrialOutcome, outcomes_from_result
+from rdlab.tune.pack import packed_space
+from rdlab.tune.runtime import runtime_env
 from rdlab.tune.search import build_scheduler, build_search
 from rdlab.tune.trainable import StudyContext, resolve, run_trial
 
@@ -73,7 +76,7 @@ class RowsWriter(Callback):
         desc = ", ".join(f"{k.split('.')[-1]}={_short(x)}" for k, x in out.overrides.items())
         status = out.status
         if status == "diverged":  # the user should see where; the values are the last finite
-            status += f" at epoch {(trial.last_result or {}).get('diverged_epoch', '?')}"
+            status += f" at epoch {out.diverged_epoch or '?'}"
         self.progress(f"[{self.done}] trial {out.trial_id} {status:<13} {desc}{extra}")
 
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
@@ -157,7 +160,8 @@ def init_ray(quiet: bool = True) -> None:
         "logging_level": "WARNING",
     }
     if os.environ.get("RAY_ADDRESS"):
-        ray.init(**kwargs)
+        # The driver's rdlab (the submitted tree) on every worker: rdlab.tune.runtime.
+        ray.init(runtime_env=runtime_env(), **kwargs)
     else:
         # No per-node Prometheus exporter: it listens on 0.0.0.0 and answers without
         # Ray's token, and nothing of a local study reads it (issue 7 §7).
@@ -168,8 +172,21 @@ def init_ray(quiet: bool = True) -> None:
         )
 
 
-def tune_path(study_dir: Path) -> Path:
-    return Path(study_dir).resolve() / "tune"
+def alive_nodes() -> int:
+    """Nodes of the connected Ray cluster that are alive."""
+    return sum(1 for n in ray.nodes() if n.get("Alive"))
+
+
+TUNE_DIR = "tune"
+
+
+def tune_storage(study: Storage) -> tuple[str, Any]:
+    """Tune's ``storage_path`` and ``storage_filesystem`` for a study folder: Tune writes its
+    experiment state and every trial's checkpoints there, from whichever node."""
+    tune_dir = study.child(TUNE_DIR)
+    if study.is_local:
+        return tune_dir.root, None
+    return tune_dir.root, tune_dir.fs
 
 
 def replicate_points(spec: StudySpec, outcomes: list[TrialOutcome]) -> list[dict[str, Any]]:
@@ -182,13 +199,14 @@ def replicate_points(spec: StudySpec, outcomes: list[TrialOutcome]) -> list[dict
 
 def run_search(
     spec: StudySpec,
-    study_dir: Path,
+    study: Storage,
     ctx: StudyContext,
     sink: Callable[[TrialOutcome], None],
     resume: bool,
     progress: Callable[[str], None] = print,
     experiment: str = EXPERIMENT,
     points: list[dict[str, Any]] | None = None,
+    optuna_url: str | None = None,
 ) -> list[TrialOutcome]:
     """Run (or resume) one Tune experiment; every trial's outcome also goes to ``sink``.
 
@@ -201,25 +219,31 @@ def run_search(
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     res = spec.model.resources
     trainable = tune.with_resources(
-        tune.with_parameters(run_trial, ctx=ctx), {"cpu": res.cpu, "gpu": res.gpu}
+        tune.with_parameters(run_trial, ctx=ctx),
+        {"cpu": res.cpu, "gpu": res.gpu, **dict(res.custom)},
     )
     writer = RowsWriter(sink, progress)
-    path = tune_path(study_dir)
-    resumable = tune.Tuner.can_restore(str(path / experiment))
+    path, fs = tune_storage(study)
+    exp_uri = study.child(TUNE_DIR, experiment).uri
+    resumable = tune.Tuner.can_restore(
+        exp_uri if fs is None else study.child(TUNE_DIR, experiment).path(), storage_filesystem=fs
+    )
     if resume and resumable:
-        progress(f"resuming the Tune experiment at {path / experiment}")
+        progress(f"resuming the Tune experiment at {exp_uri}")
         tuner = tune.Tuner.restore(
-            str(path / experiment), trainable, resume_unfinished=True, resume_errored=True
+            exp_uri if fs is None else study.child(TUNE_DIR, experiment).path(),
+            trainable,
+            resume_unfinished=True,
+            resume_errored=True,
+            storage_filesystem=fs,
         )
     elif resume and experiment == EXPERIMENT:
-        raise SpecError("--resume", f"nothing to resume: no Tune experiment at {path}")
+        raise SpecError("--resume", f"nothing to resume: no Tune experiment at {exp_uri}")
     else:
         resume = False
         if points is None:
-            alg, space, num_samples = build_search(spec, study_dir)
-            if spec.model.pack > 1:  # grid/random points → packs (rdlab.tune.packed)
-                from rdlab.tune.packed import packed_space
-
+            alg, space, num_samples = build_search(spec, optuna_url)
+            if spec.model.pack > 1:  # grid/random points → packs (rdlab.tune.pack)
                 space = packed_space(spec, space)
         else:
             alg, space, num_samples = None, {"point": tune.grid_search(points)}, 1
@@ -243,7 +267,8 @@ def run_search(
             ),
             run_config=tune.RunConfig(
                 name=experiment,
-                storage_path=str(path),
+                storage_path=path,
+                storage_filesystem=fs,
                 failure_config=tune.FailureConfig(max_failures=spec.model.max_failures),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
                 callbacks=[writer],
@@ -289,6 +314,7 @@ def outcome_rows(spec: StudySpec, out: TrialOutcome) -> list[dict[str, Any]]:
         splits=list(spec.base_config.eval.splits),
         wall_s=out.wall_s,
         artifacts=out.artifacts,
+        extra={"code_version": out.code_version, "frechet_classifier": out.frechet_classifier},
     )
 
 

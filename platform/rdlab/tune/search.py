@@ -65,9 +65,11 @@ def optuna_storage_url(study_dir: Path) -> str:
 
 
 def build_search(
-    spec: StudySpec, study_dir: Path, seed_override: int | None = None
+    spec: StudySpec, optuna_url: str | None, seed_override: int | None = None
 ) -> tuple[Any, dict[str, Any], int]:
-    """(search_alg or None, param_space, num_samples) for the Tuner."""
+    """(search_alg or None, param_space, num_samples) for the Tuner. ``optuna_url``: the
+    Optuna storage (sqlite beside a local study, PostgreSQL on a cluster); None keeps the
+    Optuna study in memory, saved with Tune's searcher state in the study's storage."""
     import optuna
 
     s = spec.search
@@ -86,7 +88,7 @@ def build_search(
         if s.algorithm == "optuna-nsga2"
         else optuna.samplers.TPESampler(seed=s.seed, multivariate=True)
     )
-    storage = optuna.storages.RDBStorage(optuna_storage_url(study_dir))
+    storage = optuna.storages.RDBStorage(optuna_url) if optuna_url else None
     metrics = [o.key for o in s.objectives]
     modes: list[str] = [o.mode for o in s.objectives]
     alg = RDOptunaSearch(

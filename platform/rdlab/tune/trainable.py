@@ -1,26 +1,47 @@
-"""The function trainable: one rdlab trial under Ray Tune.
+"""The function trainable: one rdlab trial — or a pack of K (spec ``pack``) — under Ray Tune.
 
-It restores from Tune's checkpoint first, reports metrics with a checkpoint each epoch,
-and opens its MLflow child run itself (so it works on remote workers).
+It restores from Tune's checkpoint first, reports metrics with a checkpoint each epoch
+(Tune persists it to the study's storage, so a retry on any node resumes from it), opens
+each member's MLflow child run itself (so it works on remote workers), and publishes what
+the driver reads — pictures and the final report — to the study's storage, never only to
+the worker's disk. A trial works in ``<study>/trials/<trial id>/`` on a local storage and in
+a scratch folder on an object store.
+
+Member k of the Tune trial ``s0003`` is trial ``s0003-m<k>`` when packed; alone, the member
+is the trial. Per-epoch reports carry the first active member's metrics (Tune needs one
+set of numbers; Optuna and ASHA never see packs), the final report every member's outcome.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
+import math
 import os
+import socket
 import tempfile
-import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rdlab.config import set_path, trial_config
-from rdlab.train.checkpoint import atomic_write_bytes
-from rdlab.train.trainer import EpochReport, Trainer, TrialResult
+from rdlab.config import TrialConfig, set_path, trial_config
+from rdlab.evaluate import ShippedClassifier
+from rdlab.frontier.rows import trial_rows
+from rdlab.storage import Storage
+from rdlab.train.device import Placement
+from rdlab.train.hooks import Callback, EpochReport, TrialResult
+from rdlab.train.member import Member
+from rdlab.trial import Trial
 from rdlab.tune.outcome import overrides_of
+from rdlab.version import code_version
 
-# A trial's last Tune report, kept in its work folder once it has ended (see report_final).
+# A trial's last Tune report, kept in its folder once it has ended (see TrialFiles).
 FINAL_REPORT = "final_report.json"
+MEMBER_SEP = "-m"
+# Written by the driver at the study root; a trial that cannot see it is on a node that
+# does not share the study's local folder.
+STUDY_MARKER = ".rdlab-study"
 
 
 @dataclass(frozen=True)
@@ -29,67 +50,20 @@ class StudyContext:
 
     study: str
     base: dict[str, Any]
+    storage: Storage  # the study's folder (a local path or an object-store URI)
     tracking_uri: str | None
     experiment_id: str | None
     parent_run_id: str | None
     threads: int = 1
-    # Fault injection for tests: "path=value" — a trial whose parameter has that value
-    # raises on every attempt (set through $RDLAB_FAIL_IF on the driver).
-    fail_if: str = ""
-    # The study folder (shared storage on a cluster). Each trial works in
-    # <study_dir>/trials/<trial id>/: checkpoints and pictures live outside Tune's synced
-    # trial dir (its syncer trips over half-written temp files) and outlive the worker.
-    study_dir: str = ""
+    splits: tuple[str, ...] = ("val", "test")
+    classifier: ShippedClassifier | None = None
+    log_checkpoint: bool = True
+    callbacks: tuple[str, ...] = ()  # "module:Class" trial callbacks named by the spec
+    gpu: float = 0.0  # GPUs each trial reserved (a fraction caps its CUDA memory)
 
 
-class ProgressMarks:
-    """Fault-injection hook for tests ($RDLAB_TRIAL_MARKS=FILE on the worker): one line
-    ``<trial id> <pid> <start|epoch|end> <epoch> <time>`` per event, so a test can find the
-    process running a trial, kill it mid-epoch, and see where the retry resumed."""
-
-    def __init__(self, path: str, trial_id: str) -> None:
-        self.path = path
-        self.trial_id = trial_id
-
-    def _mark(self, event: str, epoch: int) -> None:
-        with open(self.path, "a") as fh:  # one short append per line: atomic enough
-            fh.write(f"{self.trial_id} {os.getpid()} {event} {epoch} {time.time():.3f}\n")
-
-    def on_start(self, trainer: Trainer) -> None:
-        self._mark("start", trainer.epoch)
-
-    def on_epoch_end(self, trainer: Trainer, report: EpochReport) -> None:
-        self._mark("epoch", report.epoch)
-
-    def on_end(self, trainer: Trainer, result: TrialResult) -> None:
-        self._mark("end", result.epochs_done)
-
-
-def trial_dir(ctx: StudyContext, trial_id: str) -> Path | None:
-    return Path(ctx.study_dir) / "trials" / trial_id if ctx.study_dir else None
-
-
-def report_final(tune: Any, metrics: dict[str, Any], work: Path | None) -> None:
-    """Tune's last report for a trial, written to its work folder first.
-
-    Tune saves its experiment state every few seconds, not on every trial end; a driver
-    killed in between restores a finished trial as unfinished and starts it again. The
-    record lets that rerun hand back the finished result instead of training (and
-    logging to MLflow) a second time, so every trial's result counts exactly once.
-    """
-    if work is not None:
-        data = json.dumps(metrics).encode()
-        atomic_write_bytes(work / FINAL_REPORT, lambda fh: fh.write(data))
-    tune.report(metrics)
-
-
-def replay_final(tune: Any, work: Path | None) -> bool:
-    """Report a trial's recorded final result again; False if it never finished."""
-    path = None if work is None else work / FINAL_REPORT
-    if path is None or not path.is_file():
-        return False
-    tune.report(json.loads(path.read_text()))
-    return True
+def member_id(trial_id: str, k: int) -> str:
+    return f"{trial_id}{MEMBER_SEP}{k}"
 
 
 def resolve(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
@@ -99,94 +73,222 @@ def resolve(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-class TuneReporter:
-    """Trainer callback: report each epoch (with the checkpoint) and the final outcome."""
+def load_callback(path: str) -> Callback:
+    """A trial callback from its import path ``module:Class`` (spec ``callbacks``)."""
+    module, _, name = path.partition(":")
+    cls = getattr(importlib.import_module(module), name)
+    cb = cls()
+    if not isinstance(cb, Callback):
+        raise TypeError(f"{path} is not an rdlab.train.hooks.Callback")
+    return cb
 
-    def __init__(self, tune: Any, study_dir: str = "") -> None:
+
+class TrialFiles:
+    """Where trial ``trial_id`` works (a local folder) and publishes (the study storage)."""
+
+    def __init__(self, storage: Storage, trial_id: str) -> None:
+        self.storage = storage
+        self.trial_id = trial_id
+        self.rel = f"trials/{trial_id}"
+        if storage.is_local:
+            self.work = storage.local_path(self.rel)
+        else:  # scratch: what matters is published to the storage below
+            tag = f"{zlib.crc32(storage.uri.encode()):08x}"
+            self.work = Path(tempfile.gettempdir()) / "rdlab-trials" / tag / trial_id
+
+    def check_visible(self) -> None:
+        """A local storage must be the same folder on every node (a shared volume)."""
+        if self.storage.is_local and not self.storage.exists(STUDY_MARKER):
+            raise RuntimeError(
+                f"--storage {self.storage.uri} is not visible from node "
+                f"{socket.gethostname()} (no {STUDY_MARKER} there): on a multi-node cluster "
+                "use an object store (--storage s3://bucket/prefix) or a volume every node mounts"
+            )
+
+    def publish(self, rel_paths: list[str]) -> None:
+        """Copy files of the work folder to the study storage (no-op on a local storage)."""
+        if self.storage.is_local:
+            return
+        for rel in rel_paths:
+            src = self.work / rel
+            if src.exists():
+                self.storage.upload(src, f"{self.rel}/{rel}")
+
+    def record_final(self, metrics: dict[str, Any]) -> None:
+        self.storage.write_bytes(f"{self.rel}/{FINAL_REPORT}", json.dumps(metrics).encode())
+
+    def recorded_final(self) -> dict[str, Any] | None:
+        path = f"{self.rel}/{FINAL_REPORT}"
+        if not self.storage.is_file(path):
+            return None
+        data: dict[str, Any] = json.loads(self.storage.read_bytes(path))
+        return data
+
+
+class TuneReporter(Callback):
+    """Loop callback: one Tune report per epoch (with the loop's checkpoint), and the final
+    report with every member's outcome — recorded in the study storage first.
+
+    Tune saves its experiment state every few seconds, not on every trial end; a driver
+    killed in between restores a finished trial as unfinished and starts it again. The
+    record lets that rerun hand back the finished result instead of training (and logging
+    to MLflow) a second time, so every trial's result counts exactly once.
+    """
+
+    def __init__(
+        self, tune: Any, files: TrialFiles, ids: list[str], points: list[dict[str, Any]]
+    ) -> None:
         self.tune = tune
-        self.study_dir = Path(study_dir).resolve() if study_dir else None
+        self.files = files
+        self.ids = ids
+        self.points = points
 
-    def _common(self, trainer: Trainer) -> dict[str, Any]:
-        return {"mlflow_run_id": trainer.extra_state.get("mlflow_run_id", "")}
+    def on_loop_epoch_end(
+        self, members: list[Member], reports: list[EpochReport | None], checkpoint: Path | None
+    ) -> None:
+        first = next((r for r in reports if r is not None), None)
+        ckpt = None if checkpoint is None else self.tune.Checkpoint.from_directory(str(checkpoint))
+        lead = next((m for m, r in zip(members, reports, strict=True) if r is not None), members[0])
+        metrics = {
+            **(first.metrics if first else {}),
+            "mlflow_run_id": lead.record.run_id or "",
+            "pack_size": len(members),
+            "pack_active": sum(r is not None for r in reports),
+        }
+        self.tune.report(metrics, checkpoint=ckpt)
 
-    def _artifacts(self, trainer: Trainer) -> list[str]:
+    def _artifacts(self, member: Member, result: TrialResult) -> list[str]:
         """Artifact paths relative to the study folder (the report's artifact root)."""
-        out = []
-        for a in trainer.extra_state.get("artifacts", []):
-            p = (trainer.out_dir / a).resolve()
-            root = self.study_dir
-            out.append(str(p.relative_to(root)) if root and p.is_relative_to(root) else str(p))
-        return out
+        sub = member.out_dir.relative_to(self.files.work).as_posix()
+        prefix = self.files.rel if sub == "." else f"{self.files.rel}/{sub}"
+        return [f"{prefix}/{a}" for a in result.artifacts]
 
-    def on_epoch_end(self, trainer: Trainer, report: EpochReport) -> None:
-        ckpt = None
-        if report.checkpoint_dir is not None:
-            ckpt = self.tune.Checkpoint.from_directory(str(report.checkpoint_dir))
-        self.tune.report({**report.metrics, **self._common(trainer)}, checkpoint=ckpt)
-
-    def on_end(self, trainer: Trainer, result: TrialResult) -> None:
-        last = result.history[-1] if result.history else {}
-        final_val = result.final.get("val", {})
+    def on_loop_end(self, members: list[Member], results: list[TrialResult]) -> None:
+        outcomes = []
+        for m, res, tid, point in zip(members, results, self.ids, self.points, strict=True):
+            sub = m.out_dir.relative_to(self.files.work).as_posix()
+            self.files.publish(
+                [a if sub == "." else f"{sub}/{a}" for a in res.artifacts]
+            )  # pictures reach the storage before anyone is told about them
+            outcomes.append(
+                {
+                    "trial_id": tid,
+                    "overrides": point,
+                    "status": res.status,
+                    "final": res.final,
+                    "history": res.history,
+                    "run_id": m.record.run_id,
+                    "wall_s": res.wall_s,
+                    "artifacts": self._artifacts(m, res),
+                    "diverged_epoch": res.diverged_epoch,
+                    "frechet_classifier": res.frechet_classifier,
+                    "code_version": code_version(),
+                }
+            )
+        lead, r0 = members[0], results[0]
+        last = r0.history[-1] if r0.history else {}
         metrics = {
             **last,
-            **{f"val/{k}": v for k, v in final_val.items()},
-            **self._common(trainer),
-            "trial_status": result.status,
-            "trial_wall_s": result.wall_s,
-            "epochs_done": result.epochs_done,
-            "diverged_epoch": result.diverged_epoch or 0,
-            "final_json": json.dumps(result.final),
-            "history_json": json.dumps(result.history),
-            "artifacts_json": json.dumps(self._artifacts(trainer)),
+            **{f"val/{k}": v for k, v in r0.final.get("val", {}).items() if _number(v)},
+            "mlflow_run_id": lead.record.run_id or "",
+            # Alone, the trial's own status (Optuna reads it); a pack ran if it got here.
+            "trial_status": r0.status if len(members) == 1 else "ok",
+            "trial_wall_s": r0.wall_s,
+            "epochs_done": r0.epochs_done,
+            "diverged_epoch": r0.diverged_epoch or 0,
+            "pack_size": len(members),
+            "members_json": json.dumps(outcomes),
         }
-        report_final(self.tune, metrics, trainer.out_dir if self.study_dir else None)
+        self.files.record_final(metrics)
+        self.tune.report(metrics)
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and math.isfinite(float(v))
+
+
+def _points_artifact(ctx: StudyContext, trial_id: str, prefix: str) -> Any:
+    """The trial's own RD rows as a Parquet artifact of its run (rdlab frontier --experiment)."""
+    from rdlab.frontier.io import trial_points_bytes  # lazy: pyarrow writer on demand
+
+    def make(member: Member, result: TrialResult, run_id: str) -> tuple[str, str, bytes]:
+        rows = trial_rows(
+            study=ctx.study,
+            trial_id=trial_id,
+            run_id=run_id,
+            status=result.status,
+            cfg=member.cfg.to_dict(),
+            history=result.history,
+            final=result.final,
+            splits=list(ctx.splits),
+            wall_s=result.wall_s,
+            artifacts=[f"{prefix}/{a}" for a in result.artifacts],
+            extra={
+                "code_version": code_version(),
+                "frechet_classifier": result.frechet_classifier,
+            },
+        )
+        return "rd_points", f"{trial_id}.parquet", trial_points_bytes(rows)
+
+    return make
+
+
+def _placement(ctx: StudyContext) -> Placement:
+    import ray  # lazy: only inside a Ray worker
+
+    ids = tuple(str(i) for i in ray.get_gpu_ids())
+    return Placement(gpu_ids=ids, gpu_fraction=min(1.0, ctx.gpu) if ctx.gpu > 0 else 1.0)
 
 
 def run_trial(config: dict[str, Any], ctx: StudyContext) -> None:
-    from ray import tune
+    import torch  # lazy: the driver pickles this function without needing torch's state
+    from ray import tune  # lazy: Ray Tune's API lives in this package only
 
-    if replay_final(tune, trial_dir(ctx, tune.get_context().get_trial_name())):
-        return  # it ended before a driver crash that Tune's saved state did not see
-    if "pack" in config:  # several trials as one batched computation (spec ``pack``)
-        from rdlab.tune.packed import run_packed_trial
-
-        return run_packed_trial(config, ctx)
-    import torch
-
+    trial_id = tune.get_context().get_trial_name()  # rdlab's deterministic id (TrialNames)
+    files = TrialFiles(ctx.storage, trial_id)
+    recorded = files.recorded_final()
+    if recorded is not None:  # it ended before a driver crash Tune's saved state missed
+        tune.report(recorded)
+        return
+    files.check_visible()
     torch.set_num_threads(max(1, ctx.threads))
-    overrides = overrides_of(config)
-    if ctx.fail_if:
-        path, _, value = ctx.fail_if.partition("=")
-        if str(overrides.get(path)) == value:
-            log = os.environ.get("RDLAB_FAIL_LOG")
-            if log:  # lets a test count the attempts Tune made
-                with open(log, "a") as fh:
-                    fh.write(f"{tune.get_context().get_trial_name()}\n")
-            raise RuntimeError(f"injected failure ({ctx.fail_if})")
-    cfg = trial_config(resolve(ctx.base, overrides))
-    tctx = tune.get_context()
-    trial_id = tctx.get_trial_name()  # rdlab's deterministic id (runner.TrialNames)
-    out_dir = trial_dir(ctx, trial_id) or Path(tempfile.mkdtemp(prefix=f"rdlab-{trial_id}-"))
-    callbacks: list[Any] = []
+    points: list[dict[str, Any]] = (
+        list(config["pack"]) if "pack" in config else [overrides_of(config)]
+    )
+    cfgs: list[TrialConfig] = [trial_config(resolve(ctx.base, p)) for p in points]
+    ids = [trial_id] if len(points) == 1 else [member_id(trial_id, k) for k in range(len(points))]
+    member_cbs: list[list[Callback]] = [[] for _ in cfgs]
     if ctx.tracking_uri and ctx.experiment_id and ctx.parent_run_id:
-        from rdlab.track import TrialTracker
+        from rdlab.track import TrialTracker  # lazy: mlflow is heavy
 
-        callbacks.append(
-            TrialTracker(
-                ctx.tracking_uri,
-                ctx.experiment_id,
-                ctx.parent_run_id,
-                trial_id,
-                tctx.get_trial_name(),
-                ctx.study,
+        for k, tid in enumerate(ids):
+            sub = "" if len(ids) == 1 else f"/m{k}"
+            member_cbs[k].append(
+                TrialTracker(
+                    ctx.tracking_uri,
+                    ctx.experiment_id,
+                    ctx.parent_run_id,
+                    tid,
+                    ctx.study,
+                    tags={"rdlab.code_version": code_version()},
+                    log_checkpoint=ctx.log_checkpoint,
+                    points=_points_artifact(ctx, tid, f"{files.rel}{sub}"),
+                )
             )
-        )
-    callbacks.append(TuneReporter(tune, ctx.study_dir))
-    if os.environ.get("RDLAB_TRIAL_MARKS"):
-        callbacks.append(ProgressMarks(os.environ["RDLAB_TRIAL_MARKS"], trial_id))
-    trainer = Trainer(cfg, out_dir, callbacks=callbacks)
+    callbacks: list[Callback] = [TuneReporter(tune, files, ids, points)]
+    callbacks += [load_callback(p) for p in ctx.callbacks]
+    trial = Trial(
+        cfgs,
+        files.work,
+        member_callbacks=member_cbs,
+        callbacks=callbacks,
+        placement=_placement(ctx),
+        classifier=ctx.classifier,
+        trial_ids=ids,
+    )
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as d:
-            trainer.try_resume(Path(d))
-    trainer.run(resume=False)
+            trial.loop.try_resume(Path(d))
+    os.makedirs(files.work, exist_ok=True)
+    trial.run(resume=False)

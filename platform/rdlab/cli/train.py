@@ -12,11 +12,14 @@ from typing import Any
 import yaml
 
 from rdlab.config import TrialConfig
+from rdlab.evaluate import CachedClassifier, resolve_cache_dir
 from rdlab.train.checkpoint import atomic_write_bytes
-from rdlab.train.trainer import EpochReport, Trainer, TrialResult
+from rdlab.train.hooks import Callback, EpochReport, TrialResult
+from rdlab.train.member import Member
+from rdlab.trial import Trial
 
 
-class Progress:
+class Progress(Callback):
     """Epoch progress: tqdm on a TTY, one line per epoch otherwise (logs, CI)."""
 
     def __init__(self, total: int, stream: Any = None) -> None:
@@ -24,21 +27,21 @@ class Progress:
         self.stream = stream or sys.stderr
         self.bar: Any = None
 
-    def on_start(self, trainer: Trainer) -> None:
+    def on_start(self, member: Member) -> None:
         if self.stream.isatty():
             from tqdm import tqdm
 
             self.bar = tqdm(
                 total=self.total,
-                initial=trainer.epoch,
+                initial=member.epoch,
                 unit="epoch",
                 file=self.stream,
                 dynamic_ncols=True,
             )
-        elif trainer.epoch:
-            print(f"resuming at epoch {trainer.epoch}/{self.total}", file=self.stream)
+        elif member.epoch:
+            print(f"resuming at epoch {member.epoch}/{self.total}", file=self.stream)
 
-    def on_epoch_end(self, trainer: Trainer, r: EpochReport) -> None:
+    def on_epoch_end(self, member: Member, r: EpochReport) -> None:
         m = r.metrics
         text = (
             f"rate {m['val/rate']:.3f}  nll_opt {m['val/nll_opt']:.3f}  "
@@ -50,7 +53,7 @@ class Progress:
         else:
             print(f"epoch {r.epoch}/{self.total}  val: {text}", file=self.stream, flush=True)
 
-    def on_end(self, trainer: Trainer, result: TrialResult) -> None:
+    def on_end(self, member: Member, result: TrialResult) -> None:
         if self.bar is not None:
             self.bar.close()
 
@@ -63,6 +66,9 @@ def write_outputs(out: Path, cfg: TrialConfig, result: TrialResult) -> None:
         "epochs_done": result.epochs_done,
         "diverged_epoch": result.diverged_epoch,
         "wall_s": result.wall_s,
+        "eval_wall_s": result.eval_wall_s,
+        "frechet_classifier": result.frechet_classifier,
+        "artifacts": result.artifacts,
         "splits": result.final,
     }
     atomic_write_bytes(
@@ -77,8 +83,14 @@ def write_outputs(out: Path, cfg: TrialConfig, result: TrialResult) -> None:
 
 
 def run_train(cfg: TrialConfig, out: Path, device: str | None = None, resume: bool = True) -> int:
-    trainer = Trainer(cfg, out, callbacks=[Progress(cfg.train.epochs)], device=device)
-    result = trainer.run(resume=resume)
+    trial = Trial(
+        cfg,
+        out,
+        callbacks=[Progress(cfg.train.epochs)],
+        device=device,
+        classifier=CachedClassifier(resolve_cache_dir(out) / "frechet"),
+    )
+    result = trial.run(resume=resume)[0]
     write_outputs(out, cfg, result)
     status = result.status
     where = f" at epoch {result.diverged_epoch}" if result.diverged_epoch else ""
