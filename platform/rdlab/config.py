@@ -71,6 +71,11 @@ class TrainConfig(_Frozen):
     checkpoint_every: int | None = Field(None, ge=1)
     checkpoint_interval_s: float = Field(30.0, gt=0.0)
     grad_clip: float | None = Field(None, gt=0.0)  # max global grad norm; None = off
+    # Time limits under a study (rdlab.tune.trainable's watchdog): a trial past either ends
+    # `failed` with reason `timeout` and the study goes on. A hung trial (a deadlocked
+    # loader, a stuck collective) is caught too: the watchdog does not need it to return.
+    max_trial_seconds: float | None = Field(None, gt=0.0)
+    max_epoch_seconds: float | None = Field(None, gt=0.0)
     eval_batch_size: int = Field(1024, ge=1)
 
     @field_validator("lr")

@@ -15,6 +15,7 @@ files, file locks) says so by name and is refused for a remote storage by the dr
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
@@ -34,6 +35,32 @@ REMOTE_SCHEMES = ("s3", "gs", "gcs", "hdfs", "viewfs", "abfs", "abfss", "mock")
 
 class StorageUnavailable(RuntimeError):
     """The storage could not be reached or written; the message names the URI and why."""
+
+
+NO_SPACE_TEXTS = ("No space left on device", "database or disk is full", "ENOSPC")
+
+
+def is_no_space(err: BaseException | str) -> bool:
+    """A full disk, however it surfaced: ``OSError(ENOSPC)``, sqlite's "database or disk is
+    full" (through SQLAlchemy, Optuna or MLflow), or an error text that quotes either."""
+    seen: set[int] = set()
+    e: BaseException | None = err if isinstance(err, BaseException) else None
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+            return True
+        if any(s in str(e) for s in NO_SPACE_TEXTS):
+            return True
+        e = e.__cause__ or e.__context__
+    return isinstance(err, str) and any(s in err for s in NO_SPACE_TEXTS)
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1024 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TB"
 
 
 def is_uri(text: str) -> bool:

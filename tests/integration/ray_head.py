@@ -5,6 +5,7 @@ token authentication on (Ray 2.60's default for local clusters), torn down with 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -14,6 +15,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+_TOKEN = secrets.token_hex(32)
 
 
 def free_port() -> int:
@@ -27,6 +30,8 @@ def venv_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["RAY_AUTH_MODE"] = "token"
+    # A fresh machine has no ~/.ray/auth_token: give the head and its clients one token.
+    env.setdefault("RAY_AUTH_TOKEN", _TOKEN)
     env.pop("RAY_ADDRESS", None)
     env.update(extra)
     return env

@@ -8,9 +8,9 @@ import sys
 import time
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 import yaml
+from rdlab.frontier.io import read_rd_points
 
 from tests.integration.ray_head import ray_head, venv_env
 
@@ -67,7 +67,7 @@ def test_ray_job_submit_smoke_study(tmp_path: Path) -> None:
     study = yaml.safe_load((ROOT / "studies/specs/default.yaml").read_text())["study"]
     root = storage / study
     parents, children = _mlflow_runs(root / "mlflow.db", study)
-    table = pq.read_table(root / "rd_points.parquet").to_pandas()
+    table = read_rd_points(root / "rd_points")
     final = table[table["epoch"].isna()]
     trials = sorted(final["trial_id"].unique())
     assert len(trials) == 2
@@ -83,6 +83,7 @@ def test_ray_job_submit_smoke_study(tmp_path: Path) -> None:
     # The driver trained the Fréchet classifier once, before the trials, where they look.
     assert "Fréchet classifier for digits: test accuracy" in proc.stdout
     assert len(list((root / "trials" / ".cache" / "frechet").glob("digits-*.pt"))) == 1
+    assert final["frechet_classifier"].nunique() == 1  # one feature space for every trial
 
 
 def test_failing_trial_is_retried_then_marked_failed(tmp_path: Path) -> None:
@@ -92,6 +93,7 @@ def test_failing_trial_is_retried_then_marked_failed(tmp_path: Path) -> None:
     spec["eval"] = {"iwae_k": 4, "iwae_examples": 32, "gmm_components": 2}
     spec["search"]["space"] = {"objective.beta": {"choice": [0.1, 1.0]}}
     spec["max_failures"] = 1
+    spec["callbacks"] = ["tests.hooks:FailIf"]
     path = tmp_path / "spec.yaml"
     path.write_text(yaml.safe_dump(spec))
     log = tmp_path / "attempts.log"
@@ -104,16 +106,20 @@ def test_failing_trial_is_retried_then_marked_failed(tmp_path: Path) -> None:
             "--storage",
             str(tmp_path / "runs"),
         ],
-        env=venv_env(RDLAB_FAIL_IF="objective.beta=0.1", RDLAB_FAIL_LOG=str(log)),
+        env=venv_env(
+            RDLAB_FAIL_IF="objective.beta=0.1", RDLAB_FAIL_LOG=str(log), PYTHONPATH=str(ROOT)
+        ),
         capture_output=True,
         text=True,
         timeout=900,
     )
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    # One trial failed after its retry: the study says so and exits 3 (the other is kept).
+    assert proc.returncode == 3, proc.stdout[-4000:] + proc.stderr[-4000:]
+    assert "error: 1 of 2 trials failed" in proc.stderr
     attempts = log.read_text().split()
     assert len(attempts) == 2 and len(set(attempts)) == 1  # first try + one retry
     root = tmp_path / "runs" / spec["study"]
-    final = pq.read_table(root / "rd_points.parquet").to_pandas()
+    final = read_rd_points(root / "rd_points")
     final = final[final["epoch"].isna()]
     by_status = final.groupby("status")["trial_id"].nunique().to_dict()
     assert by_status == {"failed": 1, "ok": 1}
@@ -122,4 +128,8 @@ def test_failing_trial_is_retried_then_marked_failed(tmp_path: Path) -> None:
     assert (failed["beta"] == 0.1).all()
     assert sorted(failed["split"]) == ["test", "val"]
     _, children = _mlflow_runs(root / "mlflow.db", spec["study"])
-    assert len(children) == 1  # the failing trial died before opening a run
+    # one run per trial: the retry reopened the failing trial's run, which ends FAILED
+    by_trial = {r["tags.rdlab.trial_id"]: r for r in children}
+    assert len(children) == 2 and len(by_trial) == 2
+    (bad,) = set(failed["trial_id"])
+    assert by_trial[bad]["status"] == "FAILED" and by_trial[bad]["tags.rdlab.status"] == "failed"

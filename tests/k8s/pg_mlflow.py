@@ -225,8 +225,11 @@ def _healthy(url: str) -> bool:
 
 
 @contextmanager
-def mlflow_server(pg: Postgres, workdir: Path, workers: int = 1) -> Iterator[MlflowServer]:
-    """``mlflow server`` on 127.0.0.1 against ``pg``, artifacts proxied into ``workdir``."""
+def mlflow_server(
+    pg: Postgres, workdir: Path, workers: int = 1, artifacts_uri: str | None = None
+) -> Iterator[MlflowServer]:
+    """``mlflow server`` on 127.0.0.1 against ``pg``, artifacts proxied into ``workdir`` (or
+    ``artifacts_uri``, e.g. an S3 bucket: the AWS variables of this process reach it)."""
     port = free_port()
     artifacts = workdir / "artifacts"
     artifacts.mkdir(parents=True, exist_ok=True)
@@ -234,7 +237,7 @@ def mlflow_server(pg: Postgres, workdir: Path, workers: int = 1) -> Iterator[Mlf
         manifest_mlflow_args(),
         {
             "--backend-store-uri": pg.uri,
-            "--artifacts-destination": artifacts.as_uri(),
+            "--artifacts-destination": artifacts_uri or artifacts.as_uri(),
             "--host": "127.0.0.1",
             "--port": str(port),
             "--workers": str(workers),

@@ -7,10 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 import yaml
 from pg_mlflow import MlflowServer
+from rdlab.frontier.io import read_rd_points
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -48,7 +48,7 @@ def test_smoke_study_tracks_into_postgres(pg_mlflow_server: MlflowServer, tmp_pa
     assert len(parents) == 1 and len(children) == 2
     assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parents[0].info.run_id}
 
-    points = pq.read_table(storage / study / "rd_points.parquet").to_pandas()
+    points = read_rd_points(storage / study / "rd_points")
     final = points[points["epoch"].isna()]
     assert set(final["mlflow_run_id"]) == {c.info.run_id for c in children}
     for child in children:

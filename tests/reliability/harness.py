@@ -2,8 +2,9 @@
 
 - :class:`Study` starts ``studies/rd_frontier.py`` in its own session (so the test can kill
   the driver, or the whole tree on teardown) with its Ray session under a private
-  ``RAY_TMPDIR`` (so its logs can be searched) and ``RDLAB_TRIAL_MARKS`` set: every trial
-  appends ``<trial id> <pid> <start|epoch|end> <epoch> <time>`` lines (tune/trainable.py).
+  ``RAY_TMPDIR`` (so its logs can be searched) and the test callback
+  ``tests.hooks:ProgressMarks`` in its spec: every trial appends
+  ``<trial id> <pid> <start|epoch|end> <epoch> <time>`` lines to ``marks.log``.
 - :class:`TcpProxy` sits between the study and an MLflow server, so a test can take the
   server off the network (connections refused) and bring it back without a slow restart.
 - Readers for what a study leaves behind: final and per-epoch Parquet rows, MLflow runs.
@@ -125,6 +126,7 @@ class Study:
         self.workdir = workdir
         self.storage = workdir / "runs"
         self.spec_path = workdir / "spec.yaml"
+        spec = {**spec, "callbacks": [*spec.get("callbacks", []), "tests.hooks:ProgressMarks"]}
         self.spec_path.write_text(yaml.safe_dump(spec, sort_keys=False))
         self.marks_path = workdir / "marks.log"
         # Short: Ray's unix socket paths must fit in 108 characters.
@@ -147,6 +149,7 @@ class Study:
         env = study_env(
             RAY_TMPDIR=str(self.ray_tmp), RDLAB_TRIAL_MARKS=str(self.marks_path), **self.env
         )
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
         with self.stdout.open("wb") as out, self.stderr.open("wb") as err:
             self.proc = subprocess.Popen(
                 cmd, cwd=ROOT, env=env, stdout=out, stderr=err, start_new_session=True
@@ -232,9 +235,9 @@ def cmdline(pid: int) -> str:
 
 # ----------------------------------------------------------------------------- outputs
 def read_points(root: Path) -> Any:
-    import pyarrow.parquet as pq
+    from rdlab.frontier.io import read_rd_points
 
-    return pq.read_table(root / "rd_points.parquet").to_pandas()
+    return read_rd_points(root / "rd_points")
 
 
 def mlflow_runs(uri: str, study: str) -> tuple[Any, list[Any]]:

@@ -4,16 +4,21 @@ secrets, Ray's token, where its processes listen) is in test_tracking_outage.py.
 
 from __future__ import annotations
 
+import base64
+import http.server
 import os
 import socket
+import threading
 import time
 from pathlib import Path
+from typing import Any, ClassVar
 
 import click
 import pytest
 from rdlab.errors import SpecError
 from rdlab.track import StudyTracker, TrackingUnavailable, check_tracking_uri, redact_uri
-from rdlab.track.uri import _client, _split_credentials
+from rdlab.track.uri import client as mlflow_client
+from rdlab.track.uri import split_credentials
 
 SECRET = "hunter2-Z9"
 
@@ -47,15 +52,61 @@ def test_uris_are_redacted_before_printing(uri: str, shown: str) -> None:
     assert redact_uri(uri) == shown
 
 
-def test_credentials_never_reach_mlflows_request_url() -> None:
-    """MLflow puts the request URL into its error messages; the password travels as its
-    basic-auth variable instead."""
-    assert _split_credentials(f"http://bob:{SECRET}@h:1/x") == ("http://h:1/x", "bob", SECRET)
-    client = _client(f"http://bob:{SECRET}@127.0.0.1:1")
-    assert SECRET not in client.tracking_uri
-    assert os.environ["MLFLOW_TRACKING_PASSWORD"] == SECRET
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    """A stand-in MLflow server: records each request's path and Authorization header."""
+
+    seen: ClassVar[list[tuple[str, str, str | None]]] = []
+
+    def _answer(self) -> None:
+        self.seen.append((self.command, self.path, self.headers.get("Authorization")))
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        body = b'{"experiment": {"experiment_id": "1", "name": "x"}}'
+        if "runs/get" in self.path:
+            body = (
+                b'{"run": {"info": {"run_id": "r1", "experiment_id": "1", "status": "RUNNING",'
+                b' "artifact_uri": "mlflow-artifacts:/1/r1/artifacts", "lifecycle_stage":'
+                b' "active"}, "data": {}}}'
+            )
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = do_PUT = _answer
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_credentials_travel_as_basic_auth_and_stay_out_of_the_environment(
+    tmp_path: Path,
+) -> None:
+    """MLflow puts the request URL into its error messages, and a reused Ray worker keeps
+    process-wide variables for the next study's trials: the password is in neither. It
+    reaches the server as basic auth, for tracking calls and artifact uploads alike."""
+    assert split_credentials(f"http://bob:{SECRET}@h:1/x") == ("http://h:1/x", "bob", SECRET)
     # Database URIs keep theirs: SQLAlchemy needs them and masks them itself.
-    assert _split_credentials(f"postgresql://bob:{SECRET}@db/m")[0].endswith(f"{SECRET}@db/m")
+    assert split_credentials(f"postgresql://bob:{SECRET}@db/m")[0].endswith(f"{SECRET}@db/m")
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        client = mlflow_client(f"http://bob:{SECRET}@127.0.0.1:{port}")
+        assert SECRET not in client.tracking_uri
+        client.get_experiment_by_name("x")
+        (tmp_path / "a.txt").write_text("a")
+        client.log_artifact("r1", str(tmp_path / "a.txt"))
+    finally:
+        server.shutdown()
+    assert not any(SECRET in v for v in os.environ.values())
+    want = "Basic " + base64.b64encode(f"bob:{SECRET}".encode()).decode()
+    paths = [p for _, p, _ in _Recorder.seen]
+    assert any("experiments/get-by-name" in p for p in paths)
+    assert any(m == "PUT" and "mlflow-artifacts/artifacts/1/r1" in p for m, p, _ in _Recorder.seen)
+    assert all(auth == want for _, _, auth in _Recorder.seen), _Recorder.seen
 
 
 def test_an_unreachable_server_is_reported_in_one_redacted_line(

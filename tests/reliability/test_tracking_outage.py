@@ -83,8 +83,12 @@ def test_every_buffered_metric_delivered_exactly_once(reference: Reference) -> N
     assert parent.data.metrics["trials"] == N_TRIALS
     from mlflow.tracking import MlflowClient
 
-    names = {a.path for a in MlflowClient(reference.server_uri).list_artifacts(parent.info.run_id)}
-    assert "rd_points.parquet" in names
+    client = MlflowClient(reference.server_uri)
+    names = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {"frontier.parquet", "report.html"} <= names
+    for run in children:  # each trial's own RD rows travel with its run
+        own = [a.path for a in client.list_artifacts(run.info.run_id, "rd_points")]
+        assert own == [f"rd_points/{run.data.tags['rdlab.trial_id']}.parquet"]
 
 
 def test_no_credential_in_output_logs_params_or_files(reference: Reference) -> None:
@@ -105,7 +109,8 @@ def test_no_credential_in_output_logs_params_or_files(reference: Reference) -> N
         ).encode()
     import pyarrow.parquet as pq
 
-    meta = pq.read_schema(study.root / "rd_points.parquet").metadata or {}
+    first = sorted((study.root / "rd_points").glob("*.parquet"))[0]
+    meta = pq.read_schema(first).metadata or {}
     places["Parquet metadata"] = repr(meta).encode()
     assert len(places) > 50  # the scan did look at Ray's logs and the study's files
     leaks = [(where, s) for where, blob in places.items() for s in NEEDLES if s.encode() in blob]

@@ -24,8 +24,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from rdlab.data import build_dataset
 from rdlab.driver.outputs import StudyOutputs
 from rdlab.errors import SpecError
+from rdlab.model import build_model
 from rdlab.storage import Storage, is_uri
 from rdlab.study.spec import StudySpec, parse_spec
 from rdlab.track import check_tracking_uri, default_tracking_uri, is_local_store, redact_uri
@@ -127,6 +129,29 @@ def plan_study(
         local_cache=cache,
         outputs=StudyOutputs(study),
     )
+
+
+PICTURES_BYTES = 1 << 20  # a trial's PNGs, generously
+ROWS_BYTES = 64 << 10  # its RD rows, config and final report
+
+
+def estimate_bytes(spec: StudySpec) -> int:
+    """Roughly what a study writes: per trial, its checkpoint three times over (its own,
+    Tune's copy, the MLflow artifact) — weights plus Adam's two moments — and its pictures
+    and rows. Good enough to warn before a long study fills a disk."""
+    import torch  # lazy: torch is heavy, and only this estimate needs it here
+
+    cfg = spec.base_config
+    try:
+        shape = build_dataset(cfg.dataset).shape
+        with torch.device("meta"):
+            model = build_model(cfg.model.name, shape, cfg.model.latent_dim, cfg.model.options())
+        params = sum(p.numel() for p in model.parameters())
+    except Exception:  # an estimate must never stop a study
+        return 0
+    trials = spec.search.num_samples * max(1, len(spec.model.seeds))
+    per_trial = 3 * (3 * 4 * params) + PICTURES_BYTES + ROWS_BYTES
+    return int(trials * per_trial)
 
 
 def _has_study(study: Storage) -> bool:

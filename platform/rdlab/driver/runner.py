@@ -9,21 +9,25 @@ rows reach the RD dataset as soon as it ends. See the README's exit-status table
 from __future__ import annotations
 
 import copy
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from rdlab.config import flatten, set_path
-from rdlab.driver.preflight import Plan, check_cluster, plan_study
+from rdlab.driver.lease import Lease
+from rdlab.driver.preflight import Plan, check_cluster, estimate_bytes, plan_study
 from rdlab.errors import SpecError
 from rdlab.evaluate.classifier import ShippedClassifier, dataset_key, to_bytes, warm_cache
-from rdlab.storage import StorageUnavailable
+from rdlab.storage import StorageUnavailable, human_bytes, is_no_space
 from rdlab.study.spec import StudySpec, describe
 from rdlab.track import StudyTracker, TrackingRefused, TrackingUnavailable, redact_uri
 from rdlab.tune.outcome import TrialOutcome
 from rdlab.tune.runner import (
+    NoSpaceLeft,
     StudyInterrupted,
     init_ray,
     outcome_rows,
@@ -49,6 +53,23 @@ EXIT_NOTHING_FINISHED = 4  # no trial finished (all failed, or none ran)
 # sysexits' EX_TEMPFAIL: nothing is wrong with the input, try again later (--resume).
 EXIT_UNAVAILABLE = 75
 EXIT_INTERRUPTED = 130  # the shell's code for a Ctrl-C'ed command
+EXIT_TERMINATED = 143  # 128 + SIGTERM, what Kubernetes sends to stop a pod
+
+
+class Terminated(BaseException):
+    """SIGTERM outside the search (the search hands it to Tune, as Ctrl-C)."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise Terminated
+
+
+def _watch_sigterm() -> None:
+    """SIGTERM stops the driver cleanly (exit 143, one line) instead of Ray's default,
+    which aborts with a C++ stack dump. Installed again after ``ray.init``, which puts
+    Ray's own handler in place."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
 
 
 def smoke_spec(data: dict[str, Any]) -> dict[str, Any]:
@@ -93,13 +114,30 @@ def run_study(
     def say(msg: str) -> None:
         print(msg, file=out, flush=True)
 
+    _watch_sigterm()
     req = Request(data, str(storage), tracking_uri, resume, optuna_storage)
     plan = plan_study(req.data, req.storage, req.tracking_uri, req.resume, req.optuna_storage)
+    lease = Lease(plan.study)
+    lease.check_free()  # another driver holds the study: refused, nothing written
     try:
-        return _run(req, plan, say)
+        return _run(req, plan, lease, say)
     except StudyInterrupted as err:
         print(f"error: {err}", file=sys.stderr, flush=True)
-        return EXIT_INTERRUPTED
+        return EXIT_TERMINATED if err.signum == signal.SIGTERM else EXIT_INTERRUPTED
+    except Terminated:
+        print(
+            "error: the study was terminated (SIGTERM); finished trials are kept, rerun "
+            "with --resume to continue the others",
+            file=sys.stderr,
+            flush=True,
+        )
+        return EXIT_TERMINATED
+    except NoSpaceLeft as err:
+        return _no_space(plan, str(err))
+    except OSError as err:
+        if is_no_space(err):
+            return _no_space(plan, str(err))
+        raise
     except KeyboardInterrupt:  # a second Ctrl-C, or one outside the search
         print(
             "error: interrupted; finished trials are kept, rerun with --resume to continue",
@@ -129,17 +167,49 @@ def run_study(
     except TrackingRefused as err:
         print(f"error: --tracking-uri: {err}", file=sys.stderr, flush=True)
         return 2
+    except Exception as err:
+        if is_no_space(err):  # sqlite, Optuna, MLflow: a full disk under another name
+            return _no_space(plan, f"{type(err).__name__}: {err}")
+        raise
+    finally:
+        lease.release()
 
 
-def _run(req: Request, plan: Plan, say: Callable[[str], None]) -> int:
+def _no_space(plan: Plan, detail: str) -> int:
+    """A full disk, named: where, how much is free, what to do. Exit 75 (try again)."""
+    free = plan.study.free_bytes()
+    where = plan.study.uri
+    for word in detail.replace("'", " ").split():
+        if word.startswith("/") and len(word) > 1:
+            where = word.rstrip(":,)")
+            break
+    room = f" ({human_bytes(free)} free)" if free is not None else ""
+    print(
+        f"error: no space left on {where}{room}; finished trials are kept; free space and "
+        "rerun with --resume",
+        file=sys.stderr,
+        flush=True,
+    )
+    return EXIT_UNAVAILABLE
+
+
+def _run(req: Request, plan: Plan, lease: Lease, say: Callable[[str], None]) -> int:
     spec, study = plan.spec, plan.study
     plan.outputs.probe()  # an object store that cannot be reached fails here, in one line
     say(describe(spec))
     t0 = time.perf_counter()
     init_ray()
+    _watch_sigterm()  # after ray.init, which installs Ray's own
     cluster = check_cluster(plan)  # refuses what cannot work on this cluster (exit 2)
     for note in cluster.notes:
         say(note)
+    lease.acquire()  # one driver per study, from here to the end
+    free, need = study.free_bytes(), estimate_bytes(spec)
+    if free is not None and free < need:
+        say(
+            f"warning: {study.uri} has {human_bytes(free)} free, and this study needs about "
+            f"{human_bytes(need)} (checkpoints, pictures, RD points)"
+        )
     study.makedirs()
     study.write_bytes(STUDY_MARKER, f"{spec.name}\n".encode())
     tracker = StudyTracker(plan.tracking_uri, spec.name, artifact_dir=plan.artifact_dir)
@@ -186,7 +256,7 @@ def _run(req: Request, plan: Plan, say: Callable[[str], None]) -> int:
     outputs.close()
     outputs.write_all([r for o in outcomes for r in outcome_rows(spec, o)])
     failed = [o for o in outcomes if o.status == "failed"]
-    tracker.mark_failed([(o.trial_id, o.run_id) for o in failed])
+    tracker.mark_failed([(o.trial_id, o.run_id, o.failure or "error") for o in failed])
     wall = time.perf_counter() - t0
     say(f"{len(outcomes)} trials ({summary_line(outcomes)}) in {wall:.0f}s")
     versions = sorted({o.code_version for o in outcomes if o.code_version})

@@ -54,6 +54,7 @@ _FIELDS: list[tuple[str, pa.DataType]] = [
     ("artifacts", pa.string()),  # JSON list of artifact paths (sample grids, plots)
     ("code_version", pa.string()),  # sha256 of the rdlab sources the trial ran
     ("frechet_classifier", pa.string()),  # sha256 of the classifier its fd_* used
+    ("failure", pa.string()),  # why a failed trial failed: timeout | no_space | error
 ]
 
 # Added by the frontier analysis; `group` is the label of the --by columns ("all" if none).
@@ -66,7 +67,7 @@ FRONTIER_FIELDS: list[tuple[str, pa.DataType]] = [
 # Storage hints: few distinct values (dictionary-encode) / long unique text (no statistics).
 DICTIONARY_COLUMNS = (
     "study", "status", "dataset", "model", "sigma_policy", "split", "group",
-    "code_version", "frechet_classifier",
+    "code_version", "frechet_classifier", "failure",
 )  # fmt: skip
 UNIQUE_TEXT = ("mlflow_run_id", "params", "artifacts")
 # code_version and frechet_classifier repeat across a study's rows: dictionary-encoded.

@@ -103,11 +103,12 @@ class StudyTracker:
         )
         return runs[0] if runs else None
 
-    def mark_failed(self, trials: list[tuple[str, str | None]]) -> None:
-        """Runs of trials that died without closing them end as FAILED, not RUNNING.
-        ``trials``: (trial id, run id if its outcome knows it). One lookup per failed trial:
-        the cost does not grow with the number of finished trials."""
-        for trial_id, run_id in trials:
+    def mark_failed(self, trials: list[tuple[str, str | None, str]]) -> None:
+        """Runs of trials that died without closing them end as FAILED, not RUNNING, tagged
+        with why (``rdlab.failure``: timeout, no_space, error). ``trials``: (trial id, run
+        id if its outcome knows it, reason). One lookup per failed trial: the cost does not
+        grow with the number of finished trials."""
+        for trial_id, run_id, reason in trials:
             if run_id:
                 run = self._call(
                     "looking up a failed trial's run", partial(self.client.get_run, run_id)
@@ -115,10 +116,12 @@ class StudyTracker:
             else:
                 run = self.find_trial_run(trial_id)
             if run is not None and run.info.status == "RUNNING":
-                self._call("marking a failed trial", partial(self._fail_run, run.info.run_id))
+                fail = partial(self._fail_run, run.info.run_id, reason)
+                self._call("marking a failed trial", fail)
 
-    def _fail_run(self, run_id: str) -> None:
+    def _fail_run(self, run_id: str, reason: str) -> None:
         self.client.set_tag(run_id, "rdlab.status", "failed")
+        self.client.set_tag(run_id, "rdlab.failure", reason)
         self.client.set_terminated(run_id, status="FAILED")
 
     def log_artifacts(self, paths: list[Path], artifact_path: str | None = None) -> None:

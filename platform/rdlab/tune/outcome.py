@@ -33,6 +33,23 @@ class TrialOutcome:
     frechet_classifier: str | None = None
     code_version: str | None = None
 
+    @property
+    def failure(self) -> str | None:
+        """Why a failed trial failed: ``timeout``, ``no_space`` or ``error``; else None."""
+        return failure_kind(self.error) if self.status == STATUS_FAILED else None
+
+
+TIMEOUT_MARK = "TrialTimeout"
+
+
+def failure_kind(error: str | None) -> str:
+    text = error or ""
+    if TIMEOUT_MARK in text:
+        return "timeout"
+    if "No space left on device" in text or "database or disk is full" in text:
+        return "no_space"
+    return "error"
+
 
 def overrides_of(config: dict[str, Any]) -> dict[str, Any]:
     """The sampled parameters of a Tune trial config (grid/random points are nested)."""

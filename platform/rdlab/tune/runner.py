@@ -13,6 +13,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from ray.tune import Callback
 from rdlab.config import trial_config
 from rdlab.errors import SpecError
 from rdlab.frontier.rows import trial_rows
-from rdlab.storage import Storage
+from rdlab.storage import Storage, is_no_space
 from rdlab.study.spec import StudySpec
 from rdlab.tune.outcome import TrialOutcome, outcomes_from_result
 from rdlab.tune.pack import packed_space
@@ -35,22 +36,34 @@ EXPERIMENT = "search"
 
 
 def _error_text(trial: Any) -> str:
-    path = getattr(trial, "error_file", None) or ""
+    """The last line of a trial's error trace, read from the study's storage (local or an
+    object store, wherever the trial ran)."""
     try:
-        lines = Path(path).read_text().strip().splitlines()
-        return lines[-1][:500] if lines else "error"
-    except OSError:
-        return "error"
+        text = trial.get_error()
+    except (OSError, ValueError):
+        text = None
+    if text is None:
+        path = getattr(trial, "error_file", None) or ""
+        try:
+            text = Path(path).read_text()
+        except OSError:
+            return "error"
+    lines = [ln for ln in str(text).strip().splitlines() if ln.strip()]
+    return lines[-1][:500] if lines else "error"
 
 
 class RowsWriter(Callback):
     """Driver-side Tune callback: RD rows for each trial as soon as it ends."""
 
     def __init__(
-        self, sink: Callable[[TrialOutcome], None], progress: Callable[[str], None]
+        self,
+        sink: Callable[[TrialOutcome], None],
+        progress: Callable[[str], None],
+        halt: Halt | None = None,
     ) -> None:
         self.sink = sink
         self.progress = progress
+        self.halt = halt or Halt()
         self.done = 0
 
     def __getstate__(self) -> dict[str, Any]:
@@ -77,12 +90,24 @@ class RowsWriter(Callback):
         status = out.status
         if status == "diverged":  # the user should see where; the values are the last finite
             status += f" at epoch {out.diverged_epoch or '?'}"
+        if out.error:
+            extra += f"  ({out.failure}: {out.error[:200]})"
         self.progress(f"[{self.done}] trial {out.trial_id} {status:<13} {desc}{extra}")
+
+    def _check_space(self, trial: Any) -> None:
+        text = _error_text(trial)
+        if self.halt.reason is None and is_no_space(text):
+            # Retrying would only fill the disk again: stop the search (HaltStopper).
+            self.halt.reason = f"trial {trial}: {text}"
+
+    def on_trial_recover(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        self._check_space(trial)
 
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         self._emit(trial, None)
 
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        self._check_space(trial)
         self._emit(trial, _error_text(trial))
 
 
@@ -103,30 +128,83 @@ class TrialNames:
 
 
 class StudyInterrupted(Exception):
-    """Tune stopped before every trial ended (Ctrl-C): resumable, and not a finished study."""
+    """Tune stopped before every trial ended (Ctrl-C, SIGTERM): resumable, and not a
+    finished study. ``signum`` says which signal (the exit status is 128 + signum)."""
+
+    def __init__(self, message: str, signum: int = signal.SIGINT) -> None:
+        super().__init__(message)
+        self.signum = signum
+
+
+class NoSpaceLeft(Exception):
+    """A trial (or the driver) ran out of disk: the study stops instead of retrying."""
+
+
+class Halt:
+    """Why the search must stop (set by :class:`RowsWriter` from a trial's error), read by
+    the Tune stopper. A plain object: Tune pickles the stopper with the run config."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+
+
+class HaltStopper(tune.Stopper):
+    """Stops every trial once :class:`Halt` has a reason (a full disk: retrying a trial
+    would only fill it again)."""
+
+    def __init__(self, halt: Halt) -> None:
+        self.halt = halt
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        return self.halt.reason is not None
+
+    def stop_all(self) -> bool:
+        return self.halt.reason is not None
 
 
 def _sigint_default(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
+@dataclass
+class _Fired:
+    sigint: bool = False
+    sigterm: bool = False
+
+
 @contextmanager
-def _interrupt_watch() -> Iterator[Callable[[], bool]]:
+def _interrupt_watch() -> Iterator[_Fired]:
     """After Ctrl-C, ``fit()`` returns normally (Ray saves the experiment and asks for a
     restore); that must not pass for a finished study, or its unfinished trials would be
     written up as stopped early. Ray's SIGINT handler puts back the handler it found when
-    it fires, so a handler of ours still in place after ``fit()`` means it fired."""
+    it fires, so a handler of ours still in place after ``fit()`` means it fired.
+
+    SIGTERM (what Kubernetes sends on eviction, pre-emption, drain and RayJob deletion) is
+    handled as Ctrl-C: it hands over to Tune's SIGINT handler, which saves the experiment
+    state and stops the trials, instead of Ray's default, which aborts the process."""
+    fired = _Fired()
     if threading.current_thread() is not threading.main_thread():
-        yield lambda: False  # signal handlers belong to the main thread
+        yield fired  # signal handlers belong to the main thread
         return
     before = signal.getsignal(signal.SIGINT)
+    before_term = signal.getsignal(signal.SIGTERM)
+
+    def on_term(signum: int, frame: Any) -> None:
+        fired.sigterm = True
+        handler = signal.getsignal(signal.SIGINT)
+        if callable(handler) and handler is not _sigint_default:
+            handler(signal.SIGINT, frame)  # Tune's: save state, stop trials, return
+        else:
+            raise KeyboardInterrupt
+
     signal.signal(signal.SIGINT, _sigint_default)
-    fired = False
+    signal.signal(signal.SIGTERM, on_term)
     try:
-        yield lambda: fired
+        yield fired
     finally:
-        fired = signal.getsignal(signal.SIGINT) is _sigint_default
+        fired.sigint = signal.getsignal(signal.SIGINT) is _sigint_default
         signal.signal(signal.SIGINT, before)
+        signal.signal(signal.SIGTERM, before_term)
 
 
 def trial_id_of_dir(path: str) -> str:
@@ -222,7 +300,8 @@ def run_search(
         tune.with_parameters(run_trial, ctx=ctx),
         {"cpu": res.cpu, "gpu": res.gpu, **dict(res.custom)},
     )
-    writer = RowsWriter(sink, progress)
+    halt = Halt()
+    writer = RowsWriter(sink, progress, halt)
     path, fs = tune_storage(study)
     exp_uri = study.child(TUNE_DIR, experiment).uri
     resumable = tune.Tuner.can_restore(
@@ -272,6 +351,7 @@ def run_search(
                 failure_config=tune.FailureConfig(max_failures=spec.model.max_failures),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
                 callbacks=[writer],
+                stop=HaltStopper(halt),
                 verbose=0,
             ),
         )
@@ -280,13 +360,22 @@ def run_search(
         internal = tuner._local_tuner
         assert internal is not None, "restore on a remote Ray client is not supported"
         internal.get_run_config().callbacks = [writer]
-    with _interrupt_watch() as interrupted:
+        internal.get_run_config().stop = HaltStopper(halt)
+    with _interrupt_watch() as fired:
         grid = tuner.fit()
-    if interrupted():
+    if fired.sigterm:
         raise StudyInterrupted(
-            "the study was interrupted (Ctrl-C); finished trials are kept in "
-            "rd_points.parquet, rerun with --resume to continue the others"
+            "the study was terminated (SIGTERM); finished trials are kept in the RD "
+            "points, rerun with --resume to continue the others",
+            signal.SIGTERM,
         )
+    if fired.sigint:
+        raise StudyInterrupted(
+            "the study was interrupted (Ctrl-C); finished trials are kept in the RD "
+            "points, rerun with --resume to continue the others"
+        )
+    if halt.reason is not None:
+        raise NoSpaceLeft(halt.reason)
     outcomes: list[TrialOutcome] = []
     for i in range(len(grid)):
         r = grid[i]
@@ -314,7 +403,11 @@ def outcome_rows(spec: StudySpec, out: TrialOutcome) -> list[dict[str, Any]]:
         splits=list(spec.base_config.eval.splits),
         wall_s=out.wall_s,
         artifacts=out.artifacts,
-        extra={"code_version": out.code_version, "frechet_classifier": out.frechet_classifier},
+        extra={
+            "code_version": out.code_version,
+            "frechet_classifier": out.frechet_classifier,
+            "failure": out.failure,
+        },
     )
 
 

@@ -14,12 +14,16 @@ set of numbers; Optuna and ASHA never see packs), the final report every member'
 
 from __future__ import annotations
 
+import ctypes
 import importlib
 import json
 import math
 import os
 import socket
+import sys
 import tempfile
+import threading
+import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,6 +118,13 @@ class TrialFiles:
             if src.exists():
                 self.storage.upload(src, f"{self.rel}/{rel}")
 
+    def record_timeout(self, message: str) -> None:
+        self.storage.write_bytes(f"{self.rel}/{TIMEOUT_RECORD}", message.encode())
+
+    def recorded_timeout(self) -> str | None:
+        path = f"{self.rel}/{TIMEOUT_RECORD}"
+        return self.storage.read_bytes(path).decode() if self.storage.is_file(path) else None
+
     def record_final(self, metrics: dict[str, Any]) -> None:
         self.storage.write_bytes(f"{self.rel}/{FINAL_REPORT}", json.dumps(metrics).encode())
 
@@ -123,6 +134,75 @@ class TrialFiles:
             return None
         data: dict[str, Any] = json.loads(self.storage.read_bytes(path))
         return data
+
+
+class TrialTimeout(RuntimeError):
+    """A trial ran past ``train.max_trial_seconds`` or ``train.max_epoch_seconds``."""
+
+
+TIMEOUT_RECORD = "timeout.json"
+TIMEOUT_GRACE_S = 5.0  # after the exception is raised in the trial, before the hard stop
+
+
+class Watchdog(Callback):
+    """Ends a trial that runs past its time limits, even one that hangs (issue 17 §4).
+
+    A thread checks the limits every half second. Past one, it records the timeout in the
+    trial's folder on the study storage, raises :class:`TrialTimeout` in the training
+    thread and, if that thread is stuck in C (a deadlock) and still alive after a grace
+    period, ends the worker process. Every later attempt of the trial finds the record and
+    fails at once with the same reason, so the study goes on without retrying it.
+    """
+
+    def __init__(self, files: TrialFiles, max_trial_s: float | None, max_epoch_s: float | None):
+        self.files = files
+        self.max_trial_s = max_trial_s
+        self.max_epoch_s = max_epoch_s
+        self.stop = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.target = 0
+        self.t0 = self.last = 0.0
+        self.trained_s = 0.0
+
+    def on_start(self, member: Member) -> None:
+        if self.thread is not None or (self.max_trial_s is None and self.max_epoch_s is None):
+            return
+        self.target = threading.get_ident()
+        self.t0 = self.last = time.monotonic()
+        self.trained_s = member.wall_s  # a resumed trial has already spent this much
+        self.thread = threading.Thread(target=self._watch, name="rdlab-watchdog", daemon=True)
+        self.thread.start()
+
+    def on_epoch_end(self, member: Member, report: EpochReport) -> None:
+        self.last = time.monotonic()
+
+    def on_loop_end(self, members: list[Member], results: list[TrialResult]) -> None:
+        self.stop.set()
+
+    def _breach(self) -> str | None:
+        now = time.monotonic()
+        spent = self.trained_s + now - self.t0
+        if self.max_trial_s is not None and spent > self.max_trial_s:
+            return f"train.max_trial_seconds={self.max_trial_s:g} (ran {spent:.1f}s)"
+        if self.max_epoch_s is not None and now - self.last > self.max_epoch_s:
+            ran = now - self.last
+            return f"train.max_epoch_seconds={self.max_epoch_s:g} (an epoch ran {ran:.1f}s)"
+        return None
+
+    def _watch(self) -> None:
+        while not self.stop.wait(0.5):
+            why = self._breach()
+            if why is None:
+                continue
+            message = f"trial {self.files.trial_id} exceeded {why}"
+            self.files.record_timeout(message)
+            print(f"error: TrialTimeout: {message}", file=sys.stderr, flush=True)
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                ctypes.c_ulong(self.target), ctypes.py_object(TrialTimeout)
+            )
+            if not self.stop.wait(TIMEOUT_GRACE_S):
+                os._exit(3)  # stuck in C: only ending the process frees the trial's slot
+            return
 
 
 class TuneReporter(Callback):
@@ -147,10 +227,12 @@ class TuneReporter(Callback):
         self, members: list[Member], reports: list[EpochReport | None], checkpoint: Path | None
     ) -> None:
         first = next((r for r in reports if r is not None), None)
+        if first is None:
+            return  # every member stopped (diverged) this epoch: the final report follows
         ckpt = None if checkpoint is None else self.tune.Checkpoint.from_directory(str(checkpoint))
         lead = next((m for m, r in zip(members, reports, strict=True) if r is not None), members[0])
         metrics = {
-            **(first.metrics if first else {}),
+            **first.metrics,
             "mlflow_run_id": lead.record.run_id or "",
             "pack_size": len(members),
             "pack_active": sum(r is not None for r in reports),
@@ -251,6 +333,9 @@ def run_trial(config: dict[str, Any], ctx: StudyContext) -> None:
         tune.report(recorded)
         return
     files.check_visible()
+    timed_out = files.recorded_timeout()
+    if timed_out is not None:  # an earlier attempt ran out of time: fail at once, same reason
+        raise TrialTimeout(timed_out)
     torch.set_num_threads(max(1, ctx.threads))
     points: list[dict[str, Any]] = (
         list(config["pack"]) if "pack" in config else [overrides_of(config)]
@@ -275,7 +360,11 @@ def run_trial(config: dict[str, Any], ctx: StudyContext) -> None:
                     points=_points_artifact(ctx, tid, f"{files.rel}{sub}"),
                 )
             )
-    callbacks: list[Callback] = [TuneReporter(tune, files, ids, points)]
+    train = cfgs[0].train
+    callbacks: list[Callback] = [
+        Watchdog(files, train.max_trial_seconds, train.max_epoch_seconds),
+        TuneReporter(tune, files, ids, points),
+    ]
     callbacks += [load_callback(p) for p in ctx.callbacks]
     trial = Trial(
         cfgs,

@@ -1,0 +1,173 @@
+"""What a cluster and its users do to a long study (issue 17): a second driver on the same
+study, SIGTERM, a full disk, a trial that hangs. Real drivers, local Ray, sqlite MLflow."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.reliability.harness import (
+    FAULT_SPEC,
+    MAIN_JOB,
+    ROOT,
+    Study,
+    mlflow_runs,
+    read_points,
+    study_env,
+    wait_for,
+)
+
+pytestmark = pytest.mark.slow
+
+TINY: dict[str, Any] = {
+    "dataset": {"name": "digits"},
+    "model": {"name": "mlp_resnet", "latent_dim": 2, "hidden": 16, "blocks": 1},
+    "train": {"epochs": 3, "batch_size": 64, "seed": 0},
+    "objective": {"sigma": {"policy": "optimal_sample"}},
+    "eval": {"splits": ["val"], "iwae_k": 0, "frechet": False, "pictures": False},
+    "search": {"algorithm": "grid", "space": {"objective.beta": {"choice": [0.5, 2.0]}}},
+    "max_concurrent": 1,
+}
+
+
+def _errors(text: str) -> list[str]:
+    return [ln for ln in text.splitlines() if ln.startswith("error:")]
+
+
+def test_a_second_driver_is_refused_and_writes_nothing(tmp_path: Path) -> None:
+    spec = {**FAULT_SPEC, "study": "ops-two"}
+    first = Study(tmp_path, spec)
+    second = Study(tmp_path, spec, name="second")
+    try:
+        p1 = first.start()
+        # launched together: the second passes the checks before the first holds the lease
+        rc2 = second.run(timeout=240)
+        assert rc2 == 2, second.output()
+        err = _errors(second.stderr.read_text())
+        assert len(err) == 1 and "is being run by another driver (pid " in err[0], err
+        assert f"pid {p1.pid} on " in err[0] and " since " in err[0]
+        rc3 = second.run("--resume", name="second-resume", timeout=240)
+        assert rc3 == 2, second.output()
+        assert "is being run by another driver" in second.stderr.read_text()
+        assert first.wait(400) == 0, first.output()
+    finally:
+        first.cleanup()
+        second.cleanup()
+    parent, children = mlflow_runs(f"sqlite:///{first.root / 'mlflow.db'}", "ops-two")
+    assert parent is not None  # exactly one parent run (mlflow_runs asserts it)
+    ids = [r.data.tags["rdlab.trial_id"] for r in children]
+    assert sorted(ids) == sorted(set(ids)) and len(ids) == 3  # one run per trial, once
+    final = read_points(first.root)
+    final = final[final["epoch"].isna()]
+    assert sorted(final["trial_id"]) == sorted(set(final["trial_id"]))
+
+
+def test_sigterm_is_a_clean_stop_and_resume_finishes(tmp_path: Path) -> None:
+    study = Study(tmp_path, {**FAULT_SPEC, "study": "ops-term"})
+    try:
+        proc = study.start()
+        wait_for(
+            "a slow trial's first epoch",
+            lambda: any(m.event == "epoch" and m.trial == "s0002" for m in study.marks()),
+            240,
+            proc,
+        )
+        proc.send_signal(signal.SIGTERM)
+        rc = study.wait(180)
+        err = study.stderr.read_text()
+        assert rc == 143, study.output()
+        errors = _errors(err)
+        assert len(errors) == 1, err[-3000:]
+        assert errors[0].startswith("error: the study was terminated (SIGTERM)")
+        assert "--resume" in errors[0]
+        assert "SIGTERM received" not in err and "Traceback" not in err  # no abort, no dump
+        assert (study.root / "tune").is_dir()
+        rc = study.run("--resume", name="resume", timeout=400)
+        assert rc == 0, study.output()
+    finally:
+        study.cleanup()
+    points = read_points(study.root)
+    final = points[points["epoch"].isna()]
+    assert len(final) == len(final.drop_duplicates(["trial_id", "split"]))
+    assert set(final["trial_id"]) == {"s0001", "s0002", "s0003"}
+    per_epoch = points[points["epoch"].notna()]
+    keys = ["trial_id", "split", "epoch"]
+    assert len(per_epoch) == len(per_epoch.drop_duplicates(keys))  # every row exactly once
+
+
+def _in_tmpfs(mount: Path, size: str, argv: list[str], env: dict[str, str]) -> list[str]:
+    """``argv`` in a private mount namespace where ``mount`` is a tmpfs of ``size``."""
+    script = f'mount -t tmpfs -o size={size} tmpfs {mount} && exec "$@"'
+    return ["unshare", "--mount", "--propagation", "private", "bash", "-c", script, "sh", *argv]
+
+
+def test_a_full_disk_is_named_and_earlier_rows_survive(tmp_path: Path) -> None:
+    store = tmp_path / "small"
+    store.mkdir()
+    spec_a = tmp_path / "a.yaml"
+    spec_a.write_text(yaml.safe_dump({**TINY, "study": "ops-a"}))
+    spec_b = tmp_path / "b.yaml"
+    spec_b.write_text(yaml.safe_dump({**TINY, "study": "ops-b"}))
+    track = f"sqlite:///{tmp_path / 'mlflow.db'}"  # the tracking store is elsewhere
+    env = study_env(RAY_TMPDIR=str(tmp_path / "ray"), PYTHONPATH=str(ROOT))
+    job = [sys.executable, str(MAIN_JOB), "--storage", str(store), "--tracking-uri", track]
+    # One namespace for both studies: the first finishes, then the disk is filled.
+    script = (
+        f"{' '.join(job)} --spec {spec_a} > {tmp_path / 'a.out'} 2> {tmp_path / 'a.err'}; "
+        f"echo $? > {tmp_path / 'a.rc'}; "
+        f"cp -r {store}/ops-a {tmp_path}/ops-a-copy; "
+        f"head -c $(( $(df --output=avail -B1 {store} | tail -1) - 262144 )) /dev/zero "
+        f"> {store}/filler; "
+        f"{' '.join(job)} --spec {spec_b} > {tmp_path / 'b.out'} 2> {tmp_path / 'b.err'}; "
+        f"echo $? > {tmp_path / 'b.rc'}; "
+        f"cp -r {store}/ops-a {tmp_path}/ops-a-after"
+    )
+    proc = subprocess.run(
+        _in_tmpfs(store, "24m", ["bash", "-c", script], env),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert (tmp_path / "a.rc").read_text().strip() == "0", (tmp_path / "a.err").read_text()
+    err = (tmp_path / "b.err").read_text()
+    assert (tmp_path / "b.rc").read_text().strip() == "75", err[-4000:] + proc.stderr
+    errors = _errors(err)
+    assert len(errors) == 1, err[-4000:]
+    assert errors[0].startswith(f"error: no space left on {store}") and " free)" in errors[0]
+    assert "--resume" in errors[0] and "Traceback" not in err
+    before = read_points(tmp_path / "ops-a-copy")
+    after = read_points(tmp_path / "ops-a-after")
+    pd_cols = ["trial_id", "split", "epoch", "rate", "nll_opt"]
+    assert before[pd_cols].equals(after[pd_cols])  # the finished study is untouched
+
+
+def test_a_trial_past_its_time_limit_fails_with_reason_timeout(tmp_path: Path) -> None:
+    spec = {
+        **TINY,
+        "study": "ops-timeout",
+        "train": {**TINY["train"], "max_trial_seconds": 4},
+        "callbacks": ["tests.hooks:Stall"],
+    }
+    study = Study(tmp_path, spec, env={"RDLAB_STALL_IF": "objective.beta=2.0"})
+    try:
+        rc = study.run(timeout=400)
+    finally:
+        study.cleanup()
+    assert rc == 3, study.output()  # one trial failed; the study went on and finished
+    final = read_points(study.root)
+    final = final[final["epoch"].isna()].set_index("trial_id")
+    assert final.loc["s0001", "status"] == "ok"
+    assert final.loc["s0002", "status"] == "failed"
+    assert final.loc["s0002", "failure"] == "timeout"
+    _, children = mlflow_runs(f"sqlite:///{study.root / 'mlflow.db'}", "ops-timeout")
+    run = next(r for r in children if r.data.tags["rdlab.trial_id"] == "s0002")
+    assert run.info.status == "FAILED" and run.data.tags["rdlab.failure"] == "timeout"
+    assert "timeout" in study.stdout.read_text()  # the progress line says why
