@@ -312,10 +312,10 @@ def _read_one(fs: pafs.FileSystem, path: str, where: str, schema: pa.Schema) -> 
         table = pf.read(use_threads=False)
     except (pa.ArrowInvalid, OSError) as err:
         raise _unreadable(where, err) from err
-    return conform(table, schema, where)
+    return with_schema(table, schema, where)
 
 
-def conform(table: pa.Table, schema: pa.Schema, where: str) -> pa.Table:
+def with_schema(table: pa.Table, schema: pa.Schema, where: str) -> pa.Table:
     """``table`` with exactly ``schema``'s columns (absent ones null, extra ones dropped)."""
     if table.schema.remove_metadata() == schema.remove_metadata():
         return table.replace_schema_metadata(schema.metadata)
