@@ -21,6 +21,7 @@ from rdlab.frontier import schema as S
 from rdlab.frontier.analysis import Analysis, analyse
 from rdlab.frontier.io import table_bytes, to_table
 from rdlab.frontier.pareto import By
+from rdlab.frontier.select import default_split
 from rdlab.frontier.sources import load_source
 from rdlab.frontier.table import effective_beta, seed_summary, summary_text
 from rdlab.storage import Storage, is_uri
@@ -239,13 +240,6 @@ def build_report(
         artifact_root=artifact_root,
         pngs=pngs,
     )
-
-
-def default_split(points: pd.DataFrame) -> str:
-    """The split a study's frontier uses: val if it has final rows, else test, else train."""
-    final = points[points["epoch"].isna()] if "epoch" in points.columns else points
-    present = set(final["split"].dropna())
-    return next((s for s in ("val", "test", "train") if s in present), "val")
 
 
 def study_report(
