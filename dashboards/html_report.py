@@ -99,7 +99,10 @@ def gallery_section(heading: str, gallery: LoadedGallery, caption: str = "") -> 
         for col, pic, (w, h) in zip(cols, pictures, gallery.boxes, strict=True):
             kind = html.escape(col.kind)
             if pic is None:
-                cells.append(f'<td class="cell empty" data-kind="{kind}"></td>')
+                # Sized like a full cell, so the column keeps its place in every row.
+                cells.append(
+                    f'<td class="cell empty" data-kind="{kind}" style="min-width:{w}px"></td>'
+                )
                 continue
             data = base64.b64encode(pic.png).decode("ascii")
             alt = html.escape(f"{col.title}, trial {row.trial_id}")
