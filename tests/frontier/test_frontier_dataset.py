@@ -296,3 +296,53 @@ def test_migration_on_s3(s3_prefix: str, tmp_path: Path) -> None:
     data = RDDataset(storage)
     assert data.migrate() == 2 and not storage.exists(LEGACY_FILE)
     assert data.trial_ids() == ["a", "b"] and len(data.read()) == 6
+
+
+def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.sort_values(["trial_id", "epoch"]).reset_index(drop=True)
+
+
+def test_compaction_gathers_the_study_and_resume_undoes_it(tmp_path: Path) -> None:
+    legacy_study(tmp_path)  # t1..t3 in the old single file
+    data = RDDataset(Storage.parse(tmp_path))
+    for k in (3, 4, 5):
+        data.write_trial(f"t{k}", trial_rows(f"t{k}", rate=float(k)))  # t3 is newer here
+    before = _sorted(data.read())
+    assert data.compact() == 3
+    assert [p.name for p in (tmp_path / "rd_points").iterdir()] == ["+compacted.parquet"]
+    assert not (tmp_path / LEGACY_FILE).exists()
+    pd.testing.assert_frame_equal(_sorted(data.read()), before)
+    assert len(pd.read_parquet(tmp_path / "rd_points")) == len(before)  # exactly once
+    assert data.compact() == 0
+    data.write_trial("t2", trial_rows("t2", n_epochs=0, rate=8.0))  # a retry after it
+    assert data.read().query("trial_id == 't2'")["rate"].tolist() == [8.0]
+    assert data.trial_ids() == ["t1", "t2", "t3", "t4", "t5"]
+    assert data.migrate() == 4  # on --resume: every trial its own file again
+    names = sorted(p.name for p in (tmp_path / "rd_points").iterdir())
+    assert names == [f"t{k}.parquet" for k in range(1, 6)]
+    assert data.read().query("trial_id == 't2'")["rate"].tolist() == [8.0]
+
+
+def test_an_interrupted_compaction_reads_right_and_finishes_later(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = RDDataset(Storage.parse(tmp_path))
+    for k in range(4):
+        data.write_trial(f"t{k}", trial_rows(f"t{k}"))
+    before = _sorted(data.read())
+    real = Storage.delete
+    calls = {"n": 0}
+
+    def crash_on_second(self: Storage, rel: str) -> None:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError("killed mid-compaction")
+        real(self, rel)
+
+    monkeypatch.setattr(Storage, "delete", crash_on_second)
+    with pytest.raises(OSError):
+        data.compact()
+    monkeypatch.setattr(Storage, "delete", real)
+    pd.testing.assert_frame_equal(_sorted(data.read()), before)  # no row twice, none lost
+    assert data.compact() == 3
+    pd.testing.assert_frame_equal(_sorted(data.read()), before)

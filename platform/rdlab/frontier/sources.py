@@ -118,11 +118,12 @@ def load_source(spec: str) -> Source:
     if kind == pafs.FileType.NotFound:
         raise RDPointsError(spec, "does not exist")
     if kind == pafs.FileType.Directory:
-        if is_study_folder(fs, path):
-            storage = Storage.parse(spec, "path")
-            return Source(spec, RDDataset(storage).read(), (), storage)
+        # A study's rd_points/ is read as its study (a compacted file's precedence).
         folder = _parent(spec) if _name(spec) == POINTS_DIR else spec
-        return Source(spec, read_rd_points(spec), (), Storage.parse(folder, "path"))
+        if is_study_folder(fs, locate(folder)[1]):
+            storage = Storage.parse(folder, "path")
+            return Source(spec, RDDataset(storage).read(), (), storage)
+        return Source(spec, read_rd_points(spec), (), Storage.parse(spec, "path"))
     root = Storage.parse(_parent(spec), "path")
     if spec.lower().endswith(CSV_SUFFIXES):
         with fs.open_input_file(path) as fh:
