@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 
 import pandas as pd
 
+from rdlab.dashboards.report import write_outputs
 from rdlab.frontier.analysis import Analysis, analyse
 from rdlab.frontier.dominance import Dominance, dominance
 from rdlab.frontier.matched import group_curves
@@ -118,8 +119,6 @@ class StudyView:
     ) -> dict[str, str]:
         """Write frontier.parquet, report.html and the PNGs into the folder (or URI)
         ``path``; returns where each went."""
-        from rdlab.dashboards.report import write_outputs  # plotly/matplotlib: only here
-
         analysis = self.analysis(by, distortion, split)
         assert self._sources is not None
         return write_outputs(

@@ -139,3 +139,16 @@ def test_study_report_uses_available_split_and_never_fails(tmp_path: Path) -> No
     path = write_rd_points(failed, tmp_path / "failed" / "rd_points.parquet")
     assert study_report(path, tmp_path / "failed", say=said.append) == []
     assert said[-1].startswith("frontier skipped: --split: no final rows")
+
+
+def test_a_listed_picture_not_found_is_a_warning_and_a_note(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    df = synthetic_rd_points(6)
+    df["artifacts"] = '["trials/x/artifacts/samples_prior.png"]'
+    paths = build_report(df, tmp_path, "t", pngs=False)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err and all(line.startswith("warning: trial ") for line in err)
+    assert all("listed but not found" in line and "samples_prior.png" in line for line in err)
+    html = Path(paths["html"]).read_text()
+    assert "listed but not found" in html.split('<ul class="notes">', 1)[1].split("</ul>")[0]
