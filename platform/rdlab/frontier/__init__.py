@@ -19,8 +19,8 @@ from rdlab.frontier.hypervolume import hypervolume, hypervolume_by_group, refere
 from rdlab.frontier.io import (
     RDPointsError,
     merge_rd_points,
-    rd_points_bytes,
     read_rd_points,
+    trial_points_bytes,
     write_frontier,
     write_rd_points,
 )
@@ -54,10 +54,10 @@ __all__ = [
     "merge_rd_points",
     "pareto_flags",
     "pareto_mask",
-    "rd_points_bytes",
     "read_rd_points",
     "reference_point",
     "seed_frontier",
+    "trial_points_bytes",
     "trial_points_path",
     "write_frontier",
     "write_rd_points",

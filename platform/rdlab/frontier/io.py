@@ -2,7 +2,7 @@
 
 A reader never sees half a file: every local write goes through ``atomic.atomic_path``
 (temp file in the same directory, fsync, ``os.replace``); bytes for a Storage or an MLflow
-artifact come from :func:`rd_points_bytes`. Readers take a file, a directory of files
+artifact come from :func:`trial_points_bytes`. Readers take a file, a directory of files
 (``rd_points/`` of a study, or a hive-partitioned one) or a URI such as ``s3://…``; the
 layout of a study's folder is :mod:`rdlab.frontier.dataset`'s business.
 """
@@ -143,12 +143,6 @@ def table_bytes(table: pa.Table) -> bytes:
     return bytes(sink.getvalue())
 
 
-def rd_points_bytes(rows: Rows) -> bytes:
-    """RD rows (dicts or a DataFrame) as one Parquet file's bytes, schema version in its
-    metadata: what a trial's ``rd_points/<trial_id>.parquet`` holds, on disk or in MLflow."""
-    return table_bytes(to_table(rows))
-
-
 def _write(table: pa.Table, path: str | os.PathLike[str]) -> Path:
     if Path(path).is_dir():
         raise RDPointsError(path, "is a directory (a partitioned dataset?); write a file in it")
@@ -165,10 +159,9 @@ def write_rd_points(rows: Rows, path: str | os.PathLike[str]) -> Path:
 
 def trial_points_bytes(rows: Rows) -> bytes:
     """One trial's RD rows as the bytes of a Parquet file (schema version in its metadata):
-    what a trial's MLflow run carries, so a selection of runs gives a frontier."""
-    sink = pa.BufferOutputStream()
-    pq.write_table(to_table(rows), sink, compression="snappy")
-    return bytes(sink.getvalue().to_pybytes())
+    what ``rd_points/<trial_id>.parquet`` holds, in the study folder and in the trial's
+    MLflow run, so a selection of runs gives a frontier."""
+    return table_bytes(to_table(rows))
 
 
 def write_frontier(points: pd.DataFrame, path: str | os.PathLike[str]) -> Path:

@@ -18,9 +18,9 @@ from typing import Any
 
 from rdlab.errors import SpecError
 from rdlab.frontier.dataset import POINTS_DIR, trial_file_name, trial_points_path
-from rdlab.frontier.io import Rows, rd_points_bytes
+from rdlab.frontier.io import Rows, trial_points_bytes
 from rdlab.frontier.sources import Blob
-from rdlab.track.mlflow_tracker import _client, redact_uri
+from rdlab.track.uri import client, redact_uri
 
 TRIAL_TAG = "rdlab.trial_id"
 PAGE = 1000  # runs per search request
@@ -30,7 +30,7 @@ def log_trial_points(client: Any, run_id: str, trial_id: str, rows: Rows) -> str
     """Log a trial's rows to its run as ``rd_points/<trial_id>.parquet``; returns that path."""
     with tempfile.TemporaryDirectory(prefix="rdlab-points-") as tmp:
         local = Path(tmp) / trial_file_name(trial_id)
-        local.write_bytes(rd_points_bytes(rows))
+        local.write_bytes(trial_points_bytes(rows))
         client.log_artifact(run_id, str(local), POINTS_DIR)
     return trial_points_path(trial_id)
 
@@ -96,14 +96,14 @@ def fetch_points(
     runs without the artifact (trials logged before rdlab wrote it, or that died first)
     are counted in a note, not an error.
     """
-    client = _client(tracking_uri)
-    runs = _trial_runs(client, _experiment_ids(client, experiments, tracking_uri), filter_string)
+    mlflow = client(tracking_uri)
+    runs = _trial_runs(mlflow, _experiment_ids(mlflow, experiments, tracking_uri), filter_string)
     out = Fetched(runs=len(runs))
     with (
         tempfile.TemporaryDirectory(prefix="rdlab-fetch-") as tmp,
         ThreadPoolExecutor(max(1, min(workers, len(runs) or 1))) as pool,
     ):
-        got = list(pool.map(lambda r: _download(client, r, Path(tmp)), runs))
+        got = list(pool.map(lambda r: _download(mlflow, r, Path(tmp)), runs))
     out.blobs = [b for b in got if b is not None]
     missing = len(runs) - len(out.blobs)
     if missing:
