@@ -18,7 +18,6 @@ from rdlab.frontier.dominance import Dominance, dominance, dominance_table
 from rdlab.frontier.hypervolume import hypervolume, hypervolume_by_group, reference_point
 from rdlab.frontier.io import (
     RDPointsError,
-    merge_rd_points,
     read_rd_points,
     trial_points_bytes,
     write_frontier,
@@ -51,7 +50,6 @@ __all__ = [
     "hypervolume_by_group",
     "load_sources",
     "matched_rate_table",
-    "merge_rd_points",
     "pareto_flags",
     "pareto_mask",
     "read_rd_points",

@@ -9,12 +9,10 @@ layout of a study's folder is :mod:`rdlab.frontier.dataset`'s business.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeAlias
 
@@ -31,7 +29,6 @@ from rdlab.frontier.atomic import atomic_path
 Rows: TypeAlias = Sequence[Mapping[str, Any]] | pd.DataFrame
 _JSON_COLUMNS = ("params", "artifacts")
 ROW_GROUP_ROWS = 65_536
-MERGE_KEY: tuple[str, ...] = ("trial_id", "split", "epoch", "beta_eval")
 
 
 class RDPointsError(ValueError):
@@ -167,38 +164,6 @@ def trial_points_bytes(rows: Rows) -> bytes:
 def write_frontier(points: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     """Write the frontier table (RD points + group/on_frontier/on_group_frontier)."""
     return _write(to_table(points, S.frontier_schema()), path)
-
-
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    # Serialises read-modify-write merges from several threads/processes on one machine.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(f".{path.name}.lock"), "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
-def merge_rd_points(
-    existing_path: str | os.PathLike[str], new_rows: Rows, key: Sequence[str] = MERGE_KEY
-) -> Path:
-    """Upsert ``new_rows`` into a single-file table: rows with the same ``key`` are replaced.
-
-    Deprecated: it reads and rewrites the whole file, so a study's cost per trial grows
-    with the study (issue 16). Studies write ``rd_points/<trial_id>.parquet`` through
-    :class:`rdlab.frontier.writer.PointsWriter`; this stays until the driver does.
-    Nulls in the key (e.g. ``epoch`` of final rows) compare equal. Within ``new_rows``
-    the last row of a key wins.
-    """
-    path = Path(existing_path)
-    new = to_table(new_rows).to_pandas()
-    with _locked(path):
-        old = read_rd_points(path) if path.exists() else new.iloc[:0]
-        both = pd.concat([old, new], ignore_index=True) if len(old) else new
-        keys = both[list(key)].astype("string").fillna("\x00null")
-        return write_rd_points(both.loc[~keys.duplicated(keep="last")], path)
 
 
 # ----------------------------------------------------------------------------- checking
