@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -226,38 +226,115 @@ def sigma_curves(
 
 
 @dataclass(frozen=True)
-class SampleImage:
+class GalleryColumn:
+    """One column of the sample gallery: a picture a trial writes (rdlab.evaluate.render),
+    or one half of it (``part``: the top or bottom half of ``reconstructions.png``)."""
+
+    kind: str
+    title: str
+    file: str
+    part: str = ""  # "" | "top" | "bottom"
+
+
+# Image data: the same five columns, in this order, for every trial (an empty cell where a
+# trial has no such picture, e.g. the σ map of a policy whose σ is not per-dimension).
+# reconstructions.png holds the inputs in its top half and their reconstructions below.
+IMAGE_COLUMNS = (
+    GalleryColumn("data", "data", "reconstructions.png", "top"),
+    GalleryColumn("reconstruction", "reconstruction", "reconstructions.png", "bottom"),
+    GalleryColumn("prior", "prior samples", "samples_prior.png"),
+    GalleryColumn("gmm", "GMM-posterior samples", "samples_gmm.png"),
+    GalleryColumn("sigma_map", "σ map", "sigma_map.png"),
+)
+# 2-D and other vector data draw their reconstructions and samples as plots instead.
+VECTOR_COLUMNS = (
+    GalleryColumn("scatter", "reconstruction and generation", "scatter.png"),
+    GalleryColumn("norms", "‖x‖ of data, reconstructions, samples", "norms.png"),
+)
+# sigma_curve.png (σ against epoch) is a training curve, not a sample: the report's
+# "Decoder σ during training" plot shows it for every trial, so the gallery leaves it out.
+
+
+@dataclass(frozen=True)
+class PictureRef:
+    """A listed picture: the study whose folder ``rel`` is relative to, and which half."""
+
+    study: str
+    rel: str
+    part: str = ""
+
+
+@dataclass(frozen=True)
+class GalleryRow:
+    study: str
     trial_id: str
-    caption: str
-    path: Path
+    label: str
+    cells: tuple[PictureRef | None, ...]  # one per column, None: the trial has no such picture
 
 
-def _png_paths(artifacts: object, root: Path) -> list[Path]:
+@dataclass(frozen=True)
+class GalleryTable:
+    columns: tuple[GalleryColumn, ...]
+    rows: tuple[GalleryRow, ...]
+
+
+def _listed(artifacts: object) -> list[str]:
     if not isinstance(artifacts, str) or not artifacts:
         return []
     try:
         listed = json.loads(artifacts)
     except json.JSONDecodeError:
         return []
-    paths = [root / p for p in listed if isinstance(p, str) and p.lower().endswith(".png")]
-    return [p for p in paths if p.is_file()]
+    return [p for p in listed if isinstance(p, str)] if isinstance(listed, list) else []
 
 
-def sample_images(table: pd.DataFrame, root: Path, max_images: int = 12) -> list[SampleImage]:
-    """Existing PNG artifacts of the rows, frontier rows first then by rate."""
+def _weight(value: object) -> str:
+    return "–" if value is None or pd.isna(value) else f"{float(value):.3g}"  # type: ignore[arg-type]
+
+
+def trial_label(row: Any) -> str:
+    """β, σ policy (and σ for ``fixed``) and the mixture weights of one itertuples row."""
+    policy = str(row.sigma_policy) if not pd.isna(row.sigma_policy) else NO_POLICY
+    if policy == "fixed" and not pd.isna(getattr(row, "sigma_value", None)):
+        policy += f" (σ={float(row.sigma_value):.3g})"
+    parts = [f"β={effective_beta_of(row):.3g}", f"σ policy {policy}"]
+    parts.append(f"KL_G={_weight(row.kl_g)}, KL_I={_weight(row.kl_i)}")
+    for name, title in (("l1", "L1"), ("adversarial", "adv")):
+        value = getattr(row, name, None)
+        if value is not None and not pd.isna(value) and float(value) != 0.0:
+            parts.append(f"{title}={float(value):.3g}")
+    return " · ".join(parts)
+
+
+def _row(row: Any, columns: tuple[GalleryColumn, ...], listed: list[str]) -> GalleryRow:
+    by_name = {PurePosixPath(p).name: p for p in listed}
+    study = "" if pd.isna(row.study) else str(row.study)
+    cells = tuple(
+        PictureRef(study, by_name[c.file], c.part) if c.file in by_name else None for c in columns
+    )
+    return GalleryRow(study, str(row.trial_id), trial_label(row), cells)
+
+
+def gallery(table: pd.DataFrame, max_rows: int = 12) -> list[GalleryTable]:
+    """The sample gallery: one row per frontier trial (lowest rate first) that listed
+    pictures, image trials and vector-data trials in separate tables. Pure: whether a
+    listed picture exists is for the loader to find out (and to report)."""
     if "artifacts" not in table.columns:
         return []
-    has_png = table["artifacts"].astype("str").str.contains(".png", case=False, regex=False)
-    rows = table[has_png.fillna(False).to_numpy(bool)]
-    rows = rows.assign(_front=~(rows["on_frontier"] | rows["on_group_frontier"]))
-    out: list[SampleImage] = []
-    for row in rows.sort_values(["_front", "rate"], kind="stable").itertuples(index=False):
-        for path in _png_paths(row.artifacts, root):
-            caption = f"{row.trial_id} · {row.sigma_policy} · β={effective_beta_of(row):.3g}"
-            out.append(SampleImage(str(row.trial_id), caption, path))
-            if len(out) >= max_images:
-                return out
-    return out
+    front = table[(table["on_frontier"] | table["on_group_frontier"]).to_numpy(bool)]
+    front = front.sort_values(["rate", "trial_id"], kind="stable").drop_duplicates("trial_id")
+    layouts: dict[tuple[GalleryColumn, ...], list[GalleryRow]] = {
+        IMAGE_COLUMNS: [],
+        VECTOR_COLUMNS: [],
+    }
+    for row in front.itertuples(index=False):
+        listed = _listed(row.artifacts)
+        names = {PurePosixPath(p).name for p in listed}
+        for columns, rows in layouts.items():
+            if names & {c.file for c in columns} and len(rows) < max_rows:
+                rows.append(_row(row, columns, listed))
+                break
+    return [GalleryTable(cols, tuple(rows)) for cols, rows in layouts.items() if rows]
 
 
 def effective_beta_of(row: Any) -> float:
@@ -274,11 +351,11 @@ class ReportViews:
     colors: dict[str, str]
     elbo: list[ElboSeries]
     sigma: list[SigmaCurve]
-    images: list[SampleImage]
+    gallery: list[GalleryTable]
 
 
 def report_views(
-    table: pd.DataFrame, points: pd.DataFrame, distortion: str, split: str, artifact_root: Path
+    table: pd.DataFrame, points: pd.DataFrame, distortion: str, split: str
 ) -> ReportViews:
     """Compute every plot's data from the frontier table and the raw (per-epoch) points."""
     rd = rd_plane(table, distortion)
@@ -287,5 +364,5 @@ def report_views(
         colors=policy_colors([s.name for s in rd.points]),
         elbo=elbo_vs_beta(table),
         sigma=sigma_curves(points, split),
-        images=sample_images(table, artifact_root),
+        gallery=gallery(table),
     )

@@ -1,8 +1,9 @@
 """Assemble the self-contained ``report.html``: plotly.js inlined once, no network access.
 
 Everything the page needs is in the file: plotly.js in a <script> in the head, figures as
-inline JSON, sample grids as base64 data URIs, and a data-URI favicon so the browser does not
-even ask for /favicon.ico. The RD plane's div id is stable (``rd-plane``) for tests/scripts.
+inline JSON, the sample gallery's pictures as base64 data URIs, and a data-URI favicon so
+the browser does not even ask for /favicon.ico. The RD plane's div id is stable
+(``rd-plane``) for tests/scripts, and the page says when it is drawn (``_READY_JS``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
-from rdlab.dashboards.data import SampleImage
+from rdlab.dashboards.gallery import LoadedGallery
 
 RD_PLANE_ID = "rd-plane"
 _CSS = """
@@ -24,9 +25,31 @@ h1 { font-size: 1.5em; } h2 { font-size: 1.15em; margin-top: 2em; border-bottom:
 table.rd { border-collapse: collapse; font-size: 0.85em; }
 table.rd th, table.rd td { padding: 3px 8px; border-bottom: 1px solid #eee; text-align: right; }
 .notes li { color: #7a4b00; } .plot { height: 560px; }
-.grid { display: flex; flex-wrap: wrap; gap: 12px; }
-.grid figure { margin: 0; } .grid img { max-width: 280px; image-rendering: pixelated; }
-.grid figcaption { font-size: 0.8em; color: #555; }
+.gallery-wrap { overflow-x: auto; }
+table.gallery { border-collapse: collapse; font-size: 0.8em; }
+table.gallery th, table.gallery td { padding: 4px 6px; border-bottom: 1px solid #eee;
+  vertical-align: middle; text-align: center; }
+table.gallery th.label { text-align: left; font-weight: normal; min-width: 11em; }
+table.gallery img { object-fit: contain; image-rendering: pixelated; display: block; }
+"""
+
+
+# Marks the page ready once it has loaded (pictures decoded) and every Plotly figure has
+# been laid out: <body data-ready="1"> and a "rdlab:ready" event, for scripts and tests
+# that screenshot or inspect the report and must not guess how long drawing takes.
+_READY_JS = """
+window.addEventListener("load", function () {
+  function drawn() {
+    var divs = document.querySelectorAll(".plotly-graph-div");
+    for (var i = 0; i < divs.length; i++) { if (!divs[i]._fullLayout) return false; }
+    return true;
+  }
+  (function check() {
+    if (!drawn()) { requestAnimationFrame(check); return; }
+    document.body.dataset.ready = "1";
+    document.dispatchEvent(new Event("rdlab:ready"));
+  })();
+});
 """
 
 
@@ -62,15 +85,43 @@ def table_section(
     return Section(heading, text + body)
 
 
-def images_section(heading: str, images: Sequence[SampleImage]) -> Section:
-    figures = []
-    for img in images:
-        data = base64.b64encode(img.path.read_bytes()).decode("ascii")
-        figures.append(
-            f'<figure><img alt="{html.escape(img.caption)}" src="data:image/png;base64,{data}">'
-            f"<figcaption>{html.escape(img.caption)}</figcaption></figure>"
+def gallery_section(heading: str, gallery: LoadedGallery, caption: str = "") -> Section:
+    """One table: a row per trial (its label first), the same columns in the same order,
+    an empty cell where the trial has no such picture. Every picture of a column gets the
+    column's box (``object-fit: contain``), so pictures of one kind share a size."""
+    cols = gallery.table.columns
+    head = "".join(
+        f'<th data-kind="{html.escape(c.kind)}">{html.escape(c.title)}</th>' for c in cols
+    )
+    rows = []
+    for row, pictures in zip(gallery.table.rows, gallery.pictures, strict=True):
+        cells = []
+        for col, pic, (w, h) in zip(cols, pictures, gallery.boxes, strict=True):
+            kind = html.escape(col.kind)
+            if pic is None:
+                # Sized like a full cell, so the column keeps its place in every row.
+                cells.append(
+                    f'<td class="cell empty" data-kind="{kind}" style="min-width:{w}px"></td>'
+                )
+                continue
+            data = base64.b64encode(pic.png).decode("ascii")
+            alt = html.escape(f"{col.title}, trial {row.trial_id}")
+            cells.append(
+                f'<td class="cell" data-kind="{kind}"><img alt="{alt}" width="{w}" '
+                f'height="{h}" style="width:{w}px;height:{h}px" '
+                f'src="data:image/png;base64,{data}"></td>'
+            )
+        label = html.escape(row.label)
+        rows.append(
+            f'<tr data-trial="{html.escape(row.trial_id)}"><th scope="row" class="label">'
+            f"<b>{html.escape(row.trial_id)}</b><br>{label}</th>{''.join(cells)}</tr>"
         )
-    return Section(heading, f'<div class="grid">{"".join(figures)}</div>')
+    text = f"<p>{html.escape(caption)}</p>" if caption else ""
+    table = (
+        f'<table class="gallery"><thead><tr><th>trial</th>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
+    return Section(heading, f'{text}<div class="gallery-wrap">{table}</div>')
 
 
 def render_page(title: str, notes: Sequence[str], sections: Sequence[Section]) -> str:
@@ -86,5 +137,6 @@ def render_page(title: str, notes: Sequence[str], sections: Sequence[Section]) -
         f"<style>{_CSS}</style>"
         f"<script>{get_plotlyjs()}</script></head><body>"
         f"<h1>{html.escape(title)}</h1>"
-        f'<ul class="notes">{note_items}</ul>{blocks}</body></html>\n'
+        f'<ul class="notes">{note_items}</ul>{blocks}<script>{_READY_JS}</script>'
+        "</body></html>\n"
     )

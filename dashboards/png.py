@@ -1,4 +1,5 @@
-"""Static PNGs of the main plots (matplotlib, Agg) for MLflow artifacts and the README.
+"""Static PNGs of the main plots (matplotlib, Agg) for MLflow artifacts and the README;
+each function returns the PNG's bytes, which the report writes through its Storage.
 
 Uses ``matplotlib.figure.Figure`` directly rather than pyplot: no global state, no GUI
 backend, safe from a Ray worker thread.
@@ -6,23 +7,22 @@ backend, safe from a Ray worker thread.
 
 from __future__ import annotations
 
-from pathlib import Path
+import io
 from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
 from rdlab.dashboards.data import ElboSeries, FrontierLine, RDPlane, SigmaCurve
-from rdlab.frontier.atomic import atomic_output
 
 _SIZE = (7.0, 4.6)
 _DPI = 120
 
 
-def _save(fig: Figure, path: Path) -> Path:
+def _save(fig: Figure) -> bytes:
     fig.tight_layout()
-    with atomic_output(path) as fh:
-        fig.savefig(fh, format="png", dpi=_DPI)
-    return path
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=_DPI)
+    return buf.getvalue()
 
 
 _NEUTRAL = ("--", "-.", (0, (5, 1)), (0, (3, 1, 1, 1)))
@@ -43,7 +43,7 @@ def _line_label(line: FrontierLine) -> str | None:
     return None if line.policy is not None else f"frontier · {line.group}"
 
 
-def rd_plane_png(rd: RDPlane, colors: dict[str, str], path: Path) -> Path:
+def rd_plane_png(rd: RDPlane, colors: dict[str, str]) -> bytes:
     fig = Figure(figsize=_SIZE)
     ax = fig.add_subplot()
     for s in rd.points:
@@ -55,10 +55,10 @@ def rd_plane_png(rd: RDPlane, colors: dict[str, str], path: Path) -> Path:
     ax.set_title("Rate–distortion plane" + (" (sampled)" if rd.sampled else ""))
     ax.grid(alpha=0.3)
     ax.legend(title="σ policy", fontsize=8, loc="upper right")
-    return _save(fig, path)
+    return _save(fig)
 
 
-def elbo_png(series: list[ElboSeries], colors: dict[str, str], path: Path) -> Path:
+def elbo_png(series: list[ElboSeries], colors: dict[str, str]) -> bytes:
     fig = Figure(figsize=_SIZE)
     ax = fig.add_subplot()
     for s in series:
@@ -79,10 +79,10 @@ def elbo_png(series: list[ElboSeries], colors: dict[str, str], path: Path) -> Pa
     ax.grid(alpha=0.3)
     if series:
         ax.legend(title="σ policy", fontsize=8, loc="upper right")
-    return _save(fig, path)
+    return _save(fig)
 
 
-def sigma_png(curves: list[SigmaCurve], colors: dict[str, str], path: Path) -> Path:
+def sigma_png(curves: list[SigmaCurve], colors: dict[str, str]) -> bytes:
     fig = Figure(figsize=_SIZE)
     ax = fig.add_subplot()
     seen: set[str] = set()
@@ -96,4 +96,4 @@ def sigma_png(curves: list[SigmaCurve], colors: dict[str, str], path: Path) -> P
     ax.grid(alpha=0.3)
     if curves:
         ax.legend(title="σ policy", fontsize=8, loc="upper right")
-    return _save(fig, path)
+    return _save(fig)

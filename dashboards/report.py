@@ -2,27 +2,36 @@
 
 ``build_report`` is the one call the study runner makes at the end of a study and the one
 ``rdlab frontier`` makes; the request is validated (``analyse``) before anything is written.
+Every output goes through a :class:`rdlab.storage.Storage` (a local folder or a URI such
+as ``s3://…``); the returned locations are absolute paths or URIs.
 Plotly and matplotlib are imported lazily: reading and ranking points does not need them.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 import pandas as pd
 from rdlab.errors import SpecError
+from rdlab.frontier import schema as S
 from rdlab.frontier.analysis import Analysis, analyse
-from rdlab.frontier.atomic import atomic_output
-from rdlab.frontier.io import read_rd_points, write_frontier
+from rdlab.frontier.io import table_bytes, to_table
 from rdlab.frontier.pareto import By
+from rdlab.frontier.select import default_split
+from rdlab.frontier.sources import load_source
 from rdlab.frontier.table import effective_beta, seed_summary, summary_text
+from rdlab.storage import Storage, is_uri
 
 if TYPE_CHECKING:
     from rdlab.dashboards.data import ReportViews
+    from rdlab.dashboards.gallery import LoadedGallery
     from rdlab.dashboards.html_report import Section
+
+Place: TypeAlias = "str | os.PathLike[str] | Storage"
 
 FRONTIER_FILE = "frontier.parquet"
 REPORT_FILE = "report.html"
@@ -78,9 +87,9 @@ def _table_sections(a: Analysis) -> list[Section]:
     return sections
 
 
-def _sections(a: Analysis, v: ReportViews) -> list[Section]:
+def _sections(a: Analysis, v: ReportViews, galleries: list[LoadedGallery]) -> list[Section]:
     from rdlab.dashboards import plotly_figures as P
-    from rdlab.dashboards.html_report import RD_PLANE_ID, figure_section, images_section
+    from rdlab.dashboards.html_report import RD_PLANE_ID, figure_section, gallery_section
 
     rd_fig = P.rd_plane_figure(v.rd, v.colors)
     sections = [
@@ -93,66 +102,115 @@ def _sections(a: Analysis, v: ReportViews) -> list[Section]:
             "Decoder σ during training", P.sigma_figure(v.sigma, v.colors), "sigma-curves"
         ),
     ]
-    if v.images:
-        sections.append(images_section("Sample grids (frontier trials first)", v.images))
+    for g in galleries:
+        sections.append(
+            gallery_section(
+                "Samples of the frontier trials",
+                g,
+                "One row per frontier trial, lowest rate first. Pictures in a column share "
+                "one size; an empty cell: the trial has no such picture (a σ map needs a "
+                "per-dimension σ that does not depend on x).",
+            )
+        )
     return sections
 
 
-def _write_pngs(v: ReportViews, out_dir: Path) -> dict[str, Path]:
+def _storage(place: Place) -> Storage:
+    return place if isinstance(place, Storage) else Storage.parse(place, "--out-dir")
+
+
+def _file_target(place: str | os.PathLike[str], flag: str) -> tuple[Storage, str]:
+    """A file given as a path or a URI: the Storage of its folder and its name."""
+    text = os.fspath(place)
+    if is_uri(text):
+        folder, _, name = text.rstrip("/").rpartition("/")
+        return Storage.parse(folder, flag), name
+    path = Path(text).absolute()
+    return Storage.parse(path.parent, flag), path.name
+
+
+def _write_pngs(v: ReportViews, out: Storage) -> dict[str, str]:
     from rdlab.dashboards import png
 
     return {
-        "rd_plane": png.rd_plane_png(v.rd, v.colors, out_dir / PNG_FILES["rd_plane"]),
-        "elbo_vs_beta": png.elbo_png(v.elbo, v.colors, out_dir / PNG_FILES["elbo_vs_beta"]),
-        "sigma_curves": png.sigma_png(v.sigma, v.colors, out_dir / PNG_FILES["sigma_curves"]),
+        "rd_plane": out.write_bytes(PNG_FILES["rd_plane"], png.rd_plane_png(v.rd, v.colors)),
+        "elbo_vs_beta": out.write_bytes(PNG_FILES["elbo_vs_beta"], png.elbo_png(v.elbo, v.colors)),
+        "sigma_curves": out.write_bytes(
+            PNG_FILES["sigma_curves"], png.sigma_png(v.sigma, v.colors)
+        ),
     }
 
 
-def write_html(a: Analysis, v: ReportViews, path: Path, title: str) -> Path:
-    """Render the self-contained report to ``path`` (atomically)."""
+def render_html(
+    a: Analysis, v: ReportViews, title: str, root_of: Callable[[str], Storage | None]
+) -> tuple[str, list[str]]:
+    """The self-contained report and the warnings found making it (missing pictures)."""
+    from rdlab.dashboards.gallery import load_gallery
     from rdlab.dashboards.html_report import render_page
 
+    galleries, missing = load_gallery(v.gallery, root_of)
     notes = list(a.notes)
     if v.rd.sampled:
         notes.append("the RD plane shows every frontier point and a seeded sample of the rest")
-    text = render_page(title, notes, _sections(a, v))
-    with atomic_output(path) as fh:
-        fh.write(text.encode("utf-8"))
-    return path
+    notes += missing
+    return render_page(title, notes, _sections(a, v, galleries)), missing
+
+
+def _roots(
+    roots: Mapping[str, Storage] | None, artifact_root: Place | None, out: Storage
+) -> Callable[[str], Storage | None]:
+    default = _storage(artifact_root) if artifact_root is not None else None
+    if roots is None and default is None:
+        default = out
+    known = dict(roots or {})
+    return lambda study: known.get(study, default)
 
 
 def write_outputs(
     analysis: Analysis,
     points_df: pd.DataFrame,
-    out_dir: str | os.PathLike[str],
+    out_dir: Place,
     title: str = "rdlab frontier",
     *,
     html_path: str | os.PathLike[str] | None = None,
     csv_path: str | os.PathLike[str] | None = None,
-    artifact_root: str | os.PathLike[str] | None = None,
+    artifact_root: Place | None = None,
+    roots: Mapping[str, Storage] | None = None,
     pngs: bool = True,
-) -> dict[str, Path]:
-    """Write frontier.parquet, the CSV (if asked), report.html and the PNGs of an analysis."""
-    out = Path(out_dir)
-    paths = {"frontier": write_frontier(analysis.table, out / FRONTIER_FILE)}
+    warn: Callable[[str], object] | None = None,
+) -> dict[str, str]:
+    """Write frontier.parquet, the CSV (if asked), report.html and the PNGs of an analysis.
+
+    Pictures listed in the ``artifacts`` column resolve against ``roots[study]`` (several
+    studies), else ``artifact_root``, else ``out_dir``; each one listed but not found is a
+    note in the report and a ``warning:`` line (``warn``, default stderr).
+    """
+    out = _storage(out_dir)
+    frontier = table_bytes(to_table(analysis.table, S.frontier_schema()))
+    paths = {"frontier": out.write_bytes(FRONTIER_FILE, frontier)}
     if csv_path is not None:
-        with atomic_output(csv_path) as fh:
-            analysis.table.to_csv(fh, index=False)
-        paths["csv"] = Path(csv_path)
+        folder, name = _file_target(csv_path, "--csv")
+        paths["csv"] = folder.write_bytes(name, analysis.table.to_csv(index=False).encode())
     from rdlab.dashboards.data import report_views
 
-    root = Path(artifact_root) if artifact_root is not None else out
-    views = report_views(analysis.table, points_df, analysis.distortion, analysis.split, root)
-    html = Path(html_path) if html_path is not None else out / REPORT_FILE
-    paths["html"] = write_html(analysis, views, html, title)
+    views = report_views(analysis.table, points_df, analysis.distortion, analysis.split)
+    text, missing = render_html(analysis, views, title, _roots(roots, artifact_root, out))
+    for line in missing:
+        (warn or _stderr)(f"warning: {line}")
+    folder, name = _file_target(html_path, "--html") if html_path else (out, REPORT_FILE)
+    paths["html"] = folder.write_bytes(name, text.encode("utf-8"))
     if pngs:
         paths.update(_write_pngs(views, out))
     return paths
 
 
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
 def build_report(
     points_df: pd.DataFrame,
-    out_dir: str | os.PathLike[str],
+    out_dir: Place,
     title: str = "rdlab frontier",
     distortion: str = "nll_opt",
     by: By = "sigma_policy",
@@ -161,15 +219,15 @@ def build_report(
     include_stopped_early: bool = False,
     html_path: str | os.PathLike[str] | None = None,
     csv_path: str | os.PathLike[str] | None = None,
-    artifact_root: str | os.PathLike[str] | None = None,
+    artifact_root: Place | None = None,
     pngs: bool = True,
-) -> dict[str, Path]:
+) -> dict[str, str]:
     """Analyse ``points_df`` (all RD rows, per-epoch included) and write the outputs.
 
-    Returns the written paths keyed ``frontier``, ``html``, ``csv`` (if asked), ``rd_plane``,
-    ``elbo_vs_beta`` and ``sigma_curves``. Relative paths in the ``artifacts`` column resolve
-    against ``artifact_root`` (default ``out_dir``). Raises SpecError (field, message)
-    before writing anything if the request is invalid.
+    Returns the written locations keyed ``frontier``, ``html``, ``csv`` (if asked),
+    ``rd_plane``, ``elbo_vs_beta`` and ``sigma_curves``. Relative paths in the
+    ``artifacts`` column resolve against ``artifact_root`` (default ``out_dir``). Raises
+    SpecError (field, message) before writing anything if the request is invalid.
     """
     analysis = analyse(points_df, distortion, by, split, include_stopped_early)
     return write_outputs(
@@ -184,13 +242,6 @@ def build_report(
     )
 
 
-def default_split(points: pd.DataFrame) -> str:
-    """The split a study's frontier uses: val if it has final rows, else test, else train."""
-    final = points[points["epoch"].isna()] if "epoch" in points.columns else points
-    present = set(final["split"].dropna())
-    return next((s for s in ("val", "test", "train") if s in present), "val")
-
-
 def study_report(
     points: pd.DataFrame | str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
@@ -201,12 +252,14 @@ def study_report(
 ) -> list[Path]:
     """End-of-study report for the study driver: returns the written paths.
 
-    ``points``: the study's RD points (or a path to read them from). Never fails a finished
-    study: if no trial produced a rankable point (all failed, say), the reason is reported
-    through ``say`` and nothing is written.
+    ``points``: the study's RD points, or where to read them (a study folder with its
+    ``rd_points/`` dataset or an old single file, an RD file or directory, local or a
+    URI). ``out_dir`` is a local folder; pictures listed in the rows resolve against it.
+    Never fails a finished study: if no trial produced a rankable point (all failed,
+    say), the reason is reported through ``say`` and nothing is written.
     """
     if not isinstance(points, pd.DataFrame):
-        points = read_rd_points(points)
+        points = load_source(os.fspath(points)).points
     try:
         analysis = analyse(points, distortion, by, default_split(points))
     except SpecError as err:
@@ -214,4 +267,4 @@ def study_report(
         return []
     say(summary_text(analysis))
     written = write_outputs(analysis, points, out_dir, title, artifact_root=out_dir)
-    return list(written.values())
+    return [Path(p) for p in written.values()]  # a local folder: the driver uploads them

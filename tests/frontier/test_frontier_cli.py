@@ -70,10 +70,10 @@ def test_out_dir_csv_html_and_options(points_file: Path, tmp_path: Path) -> None
         (["{file}", "--distortion", "elbo"], "error: --distortion: 'elbo' is not one of"),
         (["{file}", "--split", "dev"], "error: --split: 'dev' is not one of"),
         (["{file}", "--split", "test"], "error: --split: no final rows"),
-        (["{foreign}"], "no 'rdlab.schema_version'"),
+        (["{foreign}"], "foreign.parquet: missing required column 'trial_id'"),
         (["{truncated}"], "truncated or corrupt"),
         (["{file}", "--bogus"], "error: rdlab frontier: unrecognized arguments: --bogus"),
-        ([], "error: rdlab frontier: the following arguments are required: path"),
+        ([], "error: rdlab frontier: give at least one SOURCE"),
         (["{file}", "--out-dir", "{file}"], "error: --out-dir:"),
         (["{file}", "--html", "{dir}"], "error: --html:"),
         (["{file}", "--csv", "{dir}"], "error: --csv:"),
@@ -111,7 +111,7 @@ def test_build_report_returns_paths(tmp_path: Path) -> None:
     df = synthetic_rd_points(12, policies=("fixed", "staged", "learned_vector"), epochs=2)
     paths = build_report(df, tmp_path, "t", by=["sigma_policy", "dataset"], pngs=False)
     assert set(paths) == {"frontier", "html"}
-    html = paths["html"].read_text()
+    html = Path(paths["html"]).read_text()
     assert 'id="rd-plane"' in html and '"group":"staged \\u002f digits"' in html
     assert "cdn.plot.ly" not in html.split("</script>", 1)[1]  # figures load nothing remote
 
@@ -133,9 +133,22 @@ def test_study_report_uses_available_split_and_never_fails(tmp_path: Path) -> No
     test_only = synthetic_rd_points(8, split="test")
     path = write_rd_points(test_only, tmp_path / "rd_points.parquet")
     written = study_report(path, tmp_path, title="s", say=said.append)
-    assert {p.name for p in written} >= {"frontier.parquet", "report.html", "rd_plane.png"}
+    assert {Path(p).name for p in written} >= {"frontier.parquet", "report.html", "rd_plane.png"}
     assert "hypervolume" in said[0]
     failed = synthetic_rd_points(3).assign(status="failed")
     path = write_rd_points(failed, tmp_path / "failed" / "rd_points.parquet")
     assert study_report(path, tmp_path / "failed", say=said.append) == []
     assert said[-1].startswith("frontier skipped: --split: no final rows")
+
+
+def test_a_listed_picture_not_found_is_a_warning_and_a_note(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    df = synthetic_rd_points(6)
+    df["artifacts"] = '["trials/x/artifacts/samples_prior.png"]'
+    paths = build_report(df, tmp_path, "t", pngs=False)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err and all(line.startswith("warning: trial ") for line in err)
+    assert all("listed but not found" in line and "samples_prior.png" in line for line in err)
+    html = Path(paths["html"]).read_text()
+    assert "listed but not found" in html.split('<ul class="notes">', 1)[1].split("</ul>")[0]

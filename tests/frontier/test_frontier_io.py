@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,6 @@ import pytest
 from rdlab.frontier import schema as S
 from rdlab.frontier.io import (
     RDPointsError,
-    merge_rd_points,
     read_rd_points,
     to_table,
     write_rd_points,
@@ -177,22 +175,3 @@ def test_unknown_projection_column(tmp_path: Path) -> None:
     path = write_rd_points(rows(), tmp_path / "p.parquet")
     with pytest.raises(ValueError, match="unknown column"):
         read_rd_points(path, columns=["colour"])
-
-
-def test_merge_replaces_rows_with_the_same_key(tmp_path: Path) -> None:
-    path = tmp_path / "rd_points.parquet"
-    merge_rd_points(path, rows())  # creates the file
-    update = [
-        {**rows()[0], "nll_opt": 30.0},  # same (t0, val, epoch null, beta_eval null)
-        {**rows()[0], "trial_id": "t2", "nll_opt": 7.0},  # new key
-    ]
-    merge_rd_points(path, update)
-    back = read_rd_points(path)
-    assert len(back) == 4
-    final_t0 = back[(back["trial_id"] == "t0") & back["epoch"].isna()]
-    assert final_t0["nll_opt"].tolist() == [30.0]
-    assert back.loc[back["epoch"] == 2, "nll_opt"].tolist() == [4.0]  # other key untouched
-    multi = [{**rows()[0], "beta_eval": b, "nll_opt": b} for b in (0.5, 2.0)]
-    merge_rd_points(path, multi)  # multi-rate rows differ by beta_eval: both kept
-    assert len(read_rd_points(path)) == 6
-    assert not math.isnan(read_rd_points(path)["beta_eval"].max())

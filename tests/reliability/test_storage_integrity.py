@@ -157,7 +157,9 @@ def test_damaged_or_foreign_parquet_is_refused_clearly(tmp_path: Path, kind: str
     assert DAMAGE[kind] in err.value.reason
 
 
-@pytest.mark.parametrize("kind", ["truncated", "foreign parquet"])
+# A foreign Parquet table is no longer refused by `rdlab frontier` (issue 16: tables from
+# other tools go through with one warning); a newer schema version still is.
+@pytest.mark.parametrize("kind", ["truncated", "newer schema"])
 def test_rdlab_frontier_refuses_it_in_one_line(
     tmp_path: Path, kind: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

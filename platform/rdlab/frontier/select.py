@@ -53,3 +53,10 @@ def final_points(
         if n_early:
             notes.append(f"included {n_early} stopped_early row(s)")
     return Selection(points[kept], tuple(notes))
+
+
+def default_split(points: pd.DataFrame) -> str:
+    """The split a study's frontier uses: val if it has final rows, else test, else train."""
+    final = points[points["epoch"].isna()] if "epoch" in points.columns else points
+    present = set(final["split"].dropna())
+    return next((s for s in ("val", "test", "train") if s in present), "val")

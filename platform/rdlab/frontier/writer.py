@@ -1,0 +1,166 @@
+"""A background writer for a study's per-trial RD files (issue 16).
+
+The study driver hands each finished trial's rows to :meth:`PointsWriter.submit` from
+Tune's callback, on the event loop that schedules every trial. ``submit`` only puts the
+rows in a queue: encoding and the write (a local disk, a shared volume or an object store
+that may be slow or briefly unreachable) happen on one writer thread, so scheduling never
+waits for storage. A trial submitted again before its file was written is written once,
+with its newest rows.
+
+Failures never raise into the caller's thread: each one is retried a few times, then
+reported once (``on_error``, by default a ``warning:`` line on stderr naming the trial
+and the file) and kept in :attr:`PointsWriter.errors`, so the driver can write those trials
+again (or say so) at the end of the study.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rdlab.frontier.dataset import RDDataset
+from rdlab.frontier.io import Rows
+
+
+@dataclass(frozen=True)
+class WriteError:
+    """A trial whose rows could not be written: which trial, where, and why."""
+
+    trial_id: str
+    uri: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"could not write RD points of trial {self.trial_id} to {self.uri}: {self.reason}"
+
+
+def _warn(err: WriteError) -> None:
+    print(f"warning: {err}", file=sys.stderr, flush=True)
+
+
+class PointsWriter:
+    """Writes ``rd_points/<trial_id>.parquet`` files of one study on a background thread.
+
+    Use as a context manager, or call :meth:`close` at the end of the study; rows must not
+    be changed after they were submitted.
+    """
+
+    def __init__(
+        self,
+        dataset: RDDataset,
+        *,
+        retries: int = 3,
+        retry_delay_s: float = 0.5,
+        on_error: Callable[[WriteError], None] = _warn,
+    ) -> None:
+        self.dataset = dataset
+        self.retries = max(1, retries)
+        self.retry_delay_s = retry_delay_s
+        self.on_error = on_error
+        self.written = 0
+        self._cond = threading.Condition()
+        self._queue: dict[str, Rows] = {}  # insertion-ordered; resubmitting replaces rows
+        self._writing: str | None = None
+        self._closed = False
+        self._errors: list[WriteError] = []
+        self._thread = threading.Thread(target=self._run, name="rdlab-points-writer", daemon=True)
+        self._thread.start()
+
+    # ------------------------------------------------------------------ caller's side
+    def submit(self, trial_id: str, rows: Rows) -> None:
+        """Queue the trial's rows (all of them) to replace its file; returns at once."""
+        snapshot = rows if not isinstance(rows, list) else list(rows)
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("PointsWriter.submit after close()")
+            self._queue.pop(trial_id, None)  # the newest rows go to the back of the queue
+            self._queue[trial_id] = snapshot
+            self._cond.notify_all()
+
+    @property
+    def pending(self) -> int:
+        """Trials submitted and not yet written (or failed)."""
+        with self._cond:
+            return len(self._queue) + (self._writing is not None)
+
+    @property
+    def errors(self) -> list[WriteError]:
+        """Every write that failed for good so far, oldest first."""
+        with self._cond:
+            return list(self._errors)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every trial submitted so far is written or has failed; False if
+        ``timeout`` seconds passed first."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while self._queue or self._writing is not None:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._cond.wait(left)
+            return True
+
+    def close(self, timeout: float | None = None) -> list[WriteError]:
+        """Write what is queued, stop the thread, and return every failed write."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        self._thread.join(timeout)
+        return self.errors
+
+    def __enter__(self) -> PointsWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ writer thread
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._closed:
+                    self._cond.wait()
+                if not self._queue:
+                    return  # closed and drained
+                trial_id = next(iter(self._queue))
+                rows = self._queue.pop(trial_id)
+                self._writing = trial_id
+            err = self._write(trial_id, rows)
+            with self._cond:
+                self._writing = None
+                if err is None:
+                    self.written += 1
+                else:
+                    self._errors.append(err)
+                self._cond.notify_all()
+            if err is not None:
+                self.on_error(err)
+
+    def _write(self, trial_id: str, rows: Rows) -> WriteError | None:
+        reason = ""
+        for attempt in range(self.retries):
+            try:
+                self.dataset.write_trial(trial_id, rows)
+                return None
+            except ValueError as err:  # rows that break the contract: retrying cannot help
+                return WriteError(trial_id, self._uri(trial_id), f"bad rows: {err}")
+            except Exception as err:  # storage errors, and anything else: never kill the thread
+                reason = f"{type(err).__name__}: {_first_line(err)}"
+            if attempt + 1 < self.retries:
+                time.sleep(self.retry_delay_s * 2**attempt)
+        return WriteError(trial_id, self._uri(trial_id), f"{reason} ({self.retries} attempts)")
+
+    def _uri(self, trial_id: str) -> str:
+        try:
+            return self.dataset.trial_uri(trial_id)
+        except ValueError:
+            return self.dataset.storage.uri
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0][:300] if text else "(no message)"

@@ -1,0 +1,348 @@
+"""The partitioned RD dataset (issue 16): one file per trial, exactly once, O(1) adds,
+a background writer, old single-file studies read and migrated, local and S3."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow.compute as pc
+import pyarrow.fs as pafs
+import pytest
+from rdlab.frontier.dataset import LEGACY_FILE, RDDataset, trial_points_path
+from rdlab.frontier.io import RDPointsError, read_rd_points, write_rd_points
+from rdlab.frontier.writer import PointsWriter, WriteError
+from rdlab.storage import Storage
+
+
+def trial_rows(trial_id: str, n_epochs: int = 2, rate: float = 1.0) -> list[dict[str, Any]]:
+    base = {"study": "s", "trial_id": trial_id, "status": "ok", "sigma_policy": "fixed"}
+    rows = [{**base, "split": "val", "epoch": e, "rate": rate + e} for e in range(n_epochs)]
+    return [*rows, {**base, "split": "val", "rate": rate, "nll_opt": 10.0 - rate}]
+
+
+class Recording(pafs.FileSystemHandler):
+    """A pyarrow filesystem over the local disk that records every path it is asked
+    about, so a test can assert which files an operation touched."""
+
+    def __init__(self, slow_s: float = 0.0, fail: str = "") -> None:
+        self.fs = pafs.LocalFileSystem()
+        self.touched: list[tuple[str, str]] = []
+        self.slow_s = slow_s
+        self.fail = fail
+        self.lock = threading.Lock()
+
+    def _log(self, op: str, path: str) -> None:
+        with self.lock:
+            self.touched.append((op, path))
+
+    def get_type_name(self) -> str:
+        return "recording"
+
+    def normalize_path(self, path: str) -> str:
+        return path
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    def __ne__(self, other: object) -> bool:
+        return self is not other
+
+    def get_file_info(self, paths: list[str]) -> list[pafs.FileInfo]:
+        for p in paths:
+            self._log("info", p)
+        return list(self.fs.get_file_info(paths))
+
+    def get_file_info_selector(self, selector: pafs.FileSelector) -> list[pafs.FileInfo]:
+        self._log("list", selector.base_dir)
+        return list(self.fs.get_file_info(selector))
+
+    def create_dir(self, path: str, recursive: bool) -> None:
+        self._log("mkdir", path)
+        self.fs.create_dir(path, recursive=recursive)
+
+    def delete_dir(self, path: str) -> None:
+        self._log("rmdir", path)
+        self.fs.delete_dir(path)
+
+    def delete_dir_contents(self, path: str, missing_dir_ok: bool = False) -> None:
+        self._log("rmdir", path)
+        self.fs.delete_dir_contents(path, missing_dir_ok=missing_dir_ok)
+
+    def delete_root_dir_contents(self) -> None:
+        raise NotImplementedError
+
+    def delete_file(self, path: str) -> None:
+        self._log("delete", path)
+        self.fs.delete_file(path)
+
+    def move(self, src: str, dest: str) -> None:
+        self._log("move", src)
+        self.fs.move(src, dest)
+
+    def copy_file(self, src: str, dest: str) -> None:
+        self._log("copy", src)
+        self.fs.copy_file(src, dest)
+
+    def open_input_stream(self, path: str) -> Any:
+        self._log("read", path)
+        return self.fs.open_input_stream(path)
+
+    def open_input_file(self, path: str) -> Any:
+        self._log("read", path)
+        return self.fs.open_input_file(path)
+
+    def open_output_stream(self, path: str, metadata: Any) -> Any:
+        self._log("write", path)
+        time.sleep(self.slow_s)
+        if self.fail and self.fail in path:
+            raise OSError(f"simulated outage writing {path}")
+        return self.fs.open_output_stream(path)
+
+    def open_append_stream(self, path: str, metadata: Any) -> Any:
+        raise NotImplementedError
+
+
+def recorded(root: Path, handler: Recording) -> RDDataset:
+    return RDDataset(Storage(root.as_posix(), pafs.PyFileSystem(handler), root.as_posix()))
+
+
+def test_a_retried_trial_replaces_its_own_file(tmp_path: Path) -> None:
+    data = RDDataset(Storage.parse(tmp_path))
+    data.write_trial("t1", trial_rows("t1", n_epochs=3))
+    data.write_trial("t2", trial_rows("t2"))
+    data.write_trial("t1", trial_rows("t1", n_epochs=1, rate=5.0))  # the retry
+    back = data.read()
+    assert sorted(back.groupby("trial_id").size().items()) == [("t1", 2), ("t2", 3)]
+    assert back.loc[back["trial_id"] == "t1", "rate"].min() == 5.0
+    assert data.trial_ids() == ["t1", "t2"]
+    assert sorted(p.name for p in (tmp_path / "rd_points").iterdir()) == [
+        "t1.parquet",
+        "t2.parquet",
+    ]
+    assert (tmp_path / trial_points_path("t2")).is_file()
+
+
+def test_a_file_holds_only_its_trial(tmp_path: Path) -> None:
+    data = RDDataset(Storage.parse(tmp_path))
+    with pytest.raises(ValueError, match=r"rows of trial\(s\) \['t2'\] given for 't1'"):
+        data.write_trial("t1", trial_rows("t1") + trial_rows("t2"))
+
+
+def test_odd_trial_ids_round_trip(tmp_path: Path) -> None:
+    data = RDDataset(Storage.parse(tmp_path))
+    ids = ["a/b", "_hidden", ".dot", "β 1"]
+    for tid in ids:
+        data.write_trial(tid, trial_rows(tid))
+    assert data.trial_ids() == sorted(ids)
+    assert set(read_rd_points(tmp_path / "rd_points")["trial_id"]) == set(ids)
+
+
+def test_writer_adds_trial_k_without_opening_the_others(tmp_path: Path) -> None:
+    handler = Recording()
+    data = recorded(tmp_path, handler)
+    with PointsWriter(data) as writer:
+        for k in range(1, 6):
+            writer.submit(f"t{k}", trial_rows(f"t{k}"))
+        assert writer.flush(timeout=30)
+        handler.touched.clear()
+        writer.submit("t6", trial_rows("t6"))
+        assert writer.flush(timeout=30)
+    own = (tmp_path / "rd_points" / "t6.parquet").as_posix()
+    files = {path for op, path in handler.touched if op != "mkdir"}
+    assert files == {own}, handler.touched  # no read, list or write of trials 1..5
+    assert {op for op, _ in handler.touched} <= {"write", "mkdir"}
+    assert len(RDDataset(Storage.parse(tmp_path)).read()) == 6 * 3
+
+
+def test_submit_never_waits_for_a_slow_store(tmp_path: Path) -> None:
+    data = recorded(tmp_path, Recording(slow_s=0.3))
+    writer = PointsWriter(data)
+    t0 = time.perf_counter()
+    for k in range(4):
+        writer.submit(f"t{k}", trial_rows(f"t{k}"))
+    assert time.perf_counter() - t0 < 0.1  # four writes take ≥ 1.2 s
+    assert not writer.flush(timeout=0.05) and writer.pending > 0
+    assert writer.close(timeout=30) == []
+    assert writer.written == 4 and writer.pending == 0
+
+
+def test_a_resubmitted_trial_is_written_once_with_its_newest_rows(tmp_path: Path) -> None:
+    handler = Recording(slow_s=0.2)
+    writer = PointsWriter(recorded(tmp_path, handler))
+    writer.submit("busy", trial_rows("busy"))  # occupies the thread while we resubmit
+    time.sleep(0.05)
+    for rate in (1.0, 2.0, 3.0):
+        writer.submit("t", trial_rows("t", rate=rate))
+    writer.close(timeout=30)
+    writes = [p for op, p in handler.touched if op == "write" and p.endswith("/t.parquet")]
+    assert len(writes) == 1
+    back = RDDataset(Storage.parse(tmp_path)).read()
+    assert back.loc[back["trial_id"] == "t", "rate"].min() == 3.0
+
+
+def test_failures_are_reported_with_the_trial_and_path_not_raised(tmp_path: Path) -> None:
+    seen: list[WriteError] = []
+    writer = PointsWriter(
+        recorded(tmp_path, Recording(fail="down")),
+        retries=2,
+        retry_delay_s=0.01,
+        on_error=seen.append,
+    )
+    writer.submit("down", trial_rows("down"))
+    writer.submit("bad", [{**trial_rows("bad")[0], "status": "exploded"}])
+    writer.submit("ok", trial_rows("ok"))
+    errors = writer.close(timeout=30)
+    assert [e.trial_id for e in errors] == ["down", "bad"] and seen == errors
+    assert "simulated outage" in errors[0].reason and "2 attempts" in errors[0].reason
+    assert errors[0].uri.endswith("rd_points/down.parquet")
+    assert "bad rows" in errors[1].reason and "'exploded'" in errors[1].reason
+    assert "trial down" in str(errors[0]) and str(tmp_path) in str(errors[0])
+    assert RDDataset(Storage.parse(tmp_path)).trial_ids() == ["ok"]
+
+
+def test_default_error_report_is_a_warning_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    writer = PointsWriter(recorded(tmp_path, Recording(fail="x")), retries=1)
+    writer.submit("x", trial_rows("x"))
+    writer.close(timeout=30)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("warning: could not write RD points of trial x")
+
+
+def legacy_study(root: Path) -> pd.DataFrame:
+    rows = trial_rows("t1") + trial_rows("t2") + trial_rows("t3")
+    write_rd_points(rows, root / LEGACY_FILE)
+    return pd.DataFrame(rows)
+
+
+def test_old_single_file_studies_are_read_and_migrated(tmp_path: Path) -> None:
+    legacy_study(tmp_path)
+    data = RDDataset(Storage.parse(tmp_path))
+    assert data.trial_ids() == ["t1", "t2", "t3"] and len(data.read()) == 9
+    data.write_trial("t2", trial_rows("t2", n_epochs=0, rate=7.0))  # resumed: newer rows
+    before = data.read().sort_values(["trial_id", "epoch"]).reset_index(drop=True)
+    assert len(before) == 7 and before.loc[before["trial_id"] == "t2", "rate"].tolist() == [7.0]
+    assert data.migrate() == 2
+    assert not (tmp_path / LEGACY_FILE).exists()
+    after = data.read().sort_values(["trial_id", "epoch"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(before, after)
+    assert data.migrate() == 0  # idempotent
+
+
+def test_an_interrupted_migration_loses_nothing_and_finishes_later(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    legacy_study(tmp_path)
+    data = RDDataset(Storage.parse(tmp_path))
+    real = RDDataset.write_trial
+    calls = {"n": 0}
+
+    def crash_on_second(self: RDDataset, trial_id: str, rows: Any) -> str:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError("killed mid-migration")
+        return real(self, trial_id, rows)
+
+    monkeypatch.setattr(RDDataset, "write_trial", crash_on_second)
+    with pytest.raises(OSError):
+        data.migrate()
+    monkeypatch.setattr(RDDataset, "write_trial", real)
+    assert (tmp_path / LEGACY_FILE).exists() and len(data.read()) == 9
+    assert data.migrate() == 2 and len(data.read()) == 9
+
+
+def test_an_empty_study_folder_is_refused_by_name(tmp_path: Path) -> None:
+    with pytest.raises(RDPointsError, match=r"no RD points: neither rd_points/"):
+        RDDataset(Storage.parse(tmp_path)).read()
+
+
+def test_projection_and_filters(tmp_path: Path) -> None:
+    legacy_study(tmp_path)
+    data = RDDataset(Storage.parse(tmp_path))
+    data.write_trial("t4", trial_rows("t4"))
+    got = data.read(columns=["rate", "nll_opt"], filters=pc.field("nll_opt") > 0)
+    assert list(got.columns) == ["rate", "nll_opt"] and len(got) == 4  # one final row each
+    val = data.read(filters=[("trial_id", "in", ["t1", "t4"])])
+    assert sorted(set(val["trial_id"])) == ["t1", "t4"] and len(val) == 6
+
+
+def test_dataset_on_s3(s3_prefix: str) -> None:
+    uri = f"{s3_prefix}/runs/study"
+    data = RDDataset.open(uri)
+    with PointsWriter(data) as writer:
+        for k in range(3):
+            writer.submit(f"t{k}", trial_rows(f"t{k}"))
+    assert writer.errors == []
+    writer2 = PointsWriter(data)
+    writer2.submit("t1", trial_rows("t1", n_epochs=0, rate=9.0))
+    writer2.close(timeout=30)
+    assert data.trial_ids() == ["t0", "t1", "t2"]
+    for frame in (data.read(), read_rd_points(f"{uri}/rd_points")):
+        assert len(frame) == 3 + 1 + 3
+        assert frame.loc[frame["trial_id"] == "t1", "rate"].tolist() == [9.0]
+    one = read_rd_points(f"{uri}/rd_points/t0.parquet")
+    assert set(one["trial_id"]) == {"t0"}
+
+
+def test_migration_on_s3(s3_prefix: str, tmp_path: Path) -> None:
+    storage = Storage.parse(f"{s3_prefix}/old")
+    local = write_rd_points(trial_rows("a") + trial_rows("b"), tmp_path / LEGACY_FILE)
+    storage.write_bytes(LEGACY_FILE, local.read_bytes())
+    data = RDDataset(storage)
+    assert data.migrate() == 2 and not storage.exists(LEGACY_FILE)
+    assert data.trial_ids() == ["a", "b"] and len(data.read()) == 6
+
+
+def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.sort_values(["trial_id", "epoch"]).reset_index(drop=True)
+
+
+def test_compaction_gathers_the_study_and_resume_undoes_it(tmp_path: Path) -> None:
+    legacy_study(tmp_path)  # t1..t3 in the old single file
+    data = RDDataset(Storage.parse(tmp_path))
+    for k in (3, 4, 5):
+        data.write_trial(f"t{k}", trial_rows(f"t{k}", rate=float(k)))  # t3 is newer here
+    before = _sorted(data.read())
+    assert data.compact() == 3
+    assert [p.name for p in (tmp_path / "rd_points").iterdir()] == ["+compacted.parquet"]
+    assert not (tmp_path / LEGACY_FILE).exists()
+    pd.testing.assert_frame_equal(_sorted(data.read()), before)
+    assert len(pd.read_parquet(tmp_path / "rd_points")) == len(before)  # exactly once
+    assert data.compact() == 0
+    data.write_trial("t2", trial_rows("t2", n_epochs=0, rate=8.0))  # a retry after it
+    assert data.read().query("trial_id == 't2'")["rate"].tolist() == [8.0]
+    assert data.trial_ids() == ["t1", "t2", "t3", "t4", "t5"]
+    assert data.migrate() == 4  # on --resume: every trial its own file again
+    names = sorted(p.name for p in (tmp_path / "rd_points").iterdir())
+    assert names == [f"t{k}.parquet" for k in range(1, 6)]
+    assert data.read().query("trial_id == 't2'")["rate"].tolist() == [8.0]
+
+
+def test_an_interrupted_compaction_reads_right_and_finishes_later(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = RDDataset(Storage.parse(tmp_path))
+    for k in range(4):
+        data.write_trial(f"t{k}", trial_rows(f"t{k}"))
+    before = _sorted(data.read())
+    real = Storage.delete
+    calls = {"n": 0}
+
+    def crash_on_second(self: Storage, rel: str) -> None:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError("killed mid-compaction")
+        real(self, rel)
+
+    monkeypatch.setattr(Storage, "delete", crash_on_second)
+    with pytest.raises(OSError):
+        data.compact()
+    monkeypatch.setattr(Storage, "delete", real)
+    pd.testing.assert_frame_equal(_sorted(data.read()), before)  # no row twice, none lost
+    assert data.compact() == 3
+    pd.testing.assert_frame_equal(_sorted(data.read()), before)
