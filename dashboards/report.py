@@ -249,12 +249,14 @@ def study_report(
     say: Callable[[str], object] = print,
     distortion: str = "nll_opt",
     by: By = "sigma_policy",
+    artifact_root: Place | None = None,
 ) -> list[Path]:
     """End-of-study report for the study driver: returns the written paths.
 
     ``points``: the study's RD points, or where to read them (a study folder with its
     ``rd_points/`` dataset or an old single file, an RD file or directory, local or a
-    URI). ``out_dir`` is a local folder; pictures listed in the rows resolve against it.
+    URI). ``out_dir`` is a local folder; pictures listed in the rows resolve against
+    ``artifact_root`` (the study's storage, local or an object store), default ``out_dir``.
     Never fails a finished study: if no trial produced a rankable point (all failed,
     say), the reason is reported through ``say`` and nothing is written.
     """
@@ -266,5 +268,6 @@ def study_report(
         say(f"frontier skipped: {err}")
         return []
     say(summary_text(analysis))
-    written = write_outputs(analysis, points, out_dir, title, artifact_root=out_dir)
+    root = artifact_root if artifact_root is not None else out_dir
+    written = write_outputs(analysis, points, out_dir, title, artifact_root=root)
     return [Path(p) for p in written.values()]  # a local folder: the driver uploads them

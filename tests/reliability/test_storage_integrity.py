@@ -187,15 +187,22 @@ def test_study_keeps_going_when_its_points_cannot_be_written(
     out = StudyOutputs(Storage.parse(str(tmp_path)))
     (tmp_path / "rd_points").mkdir()
     (tmp_path / "rd_points" / "s0000.parquet").write_bytes(b"PAR1 half a file")
+    out.open(resume=False)
     out.sink(spec)(TrialOutcome("s0001", {"objective.beta": 0.5}, "failed"))
+    assert out.close() == []
     assert (tmp_path / "rd_points" / "s0001.parquet").stat().st_size > 0
     assert capsys.readouterr().err == ""
     blocked = StudyOutputs(Storage.parse(str(tmp_path / "blocked")))
     (tmp_path / "blocked").mkdir()
     (tmp_path / "blocked" / "rd_points").write_bytes(b"a file where the folder goes")
+    blocked.open(resume=False)
     blocked.sink(spec)(TrialOutcome("s0002", {"objective.beta": 0.5}, "failed"))
+    (failed,) = blocked.close()
+    assert failed.trial_id == "s0002"
     err = capsys.readouterr().err
-    assert "warning: could not write trial s0002" in err and "written when the study ends" in err
+    assert (
+        "warning: could not write trial s0002" in err and "written again when the study ends" in err
+    )
 
 
 # ----------------------------------------------------------------------------- checkpoints

@@ -1,7 +1,10 @@
 """What a study writes, through its storage (a local folder or an object store).
 
-- ``rd_points/<trial id>.parquet``: each trial's RD rows, written as soon as it ends; a
-  retried or resumed trial replaces its own file, so every trial counts exactly once.
+- ``rd_points/<trial id>.parquet`` (:class:`rdlab.frontier.dataset.RDDataset`): each
+  trial's RD rows, handed to a background writer as soon as it ends (Tune's event loop
+  never waits on the disk or the object store); a retried or resumed trial replaces its
+  own file, so every trial counts exactly once, and adding one never reads the others.
+  An old single-file study is migrated on ``--resume``.
 - ``frontier.parquet``, ``report.html`` and the PNGs at the end. The report is built in a
   local folder (the study's own, or a scratch copy holding the pictures it shows) and
   copied to the storage.
@@ -10,10 +13,8 @@
 
 from __future__ import annotations
 
-import shutil
 import sys
 import tempfile
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,13 +24,13 @@ import pandas as pd
 from rdlab.config import TrialConfig
 from rdlab.dashboards.report import study_report
 from rdlab.evaluate.classifier import dataset_key
-from rdlab.frontier.io import read_rd_points, trial_points_bytes
+from rdlab.frontier.dataset import POINTS_DIR, RDDataset
+from rdlab.frontier.writer import PointsWriter, WriteError
 from rdlab.storage import Storage
 from rdlab.study.spec import StudySpec
 from rdlab.tune.outcome import TrialOutcome
 from rdlab.tune.runner import TUNE_DIR, outcome_rows
 
-POINTS_DIR = "rd_points"
 CLASSIFIER_DIR = "trials/.cache/frechet"
 REPORT_FILES = (
     "frontier.parquet",
@@ -43,7 +44,8 @@ REPORT_FILES = (
 class StudyOutputs:
     def __init__(self, study: Storage) -> None:
         self.study = study
-        self.lock = threading.Lock()
+        self.data = RDDataset(study)
+        self.writer: PointsWriter | None = None
 
     # ------------------------------------------------------------------ the storage
     def probe(self) -> None:
@@ -63,45 +65,39 @@ class StudyOutputs:
 
     # ------------------------------------------------------------------ RD points
     def open(self, resume: bool) -> None:
-        """Ready to take trials' rows (an old single-file table is kept and still read)."""
-
-    def write_trial(self, trial_id: str, rows: list[dict[str, Any]]) -> None:
-        self.study.write_bytes(f"{POINTS_DIR}/{trial_id}.parquet", trial_points_bytes(rows))
+        """Ready to take trials' rows; on resume an old single-file table (or a compacted
+        one) becomes one file per trial first."""
+        if resume:
+            self.data.migrate()
+        self.writer = PointsWriter(self.data, on_error=_warn)
 
     def sink(self, spec: StudySpec) -> Callable[[TrialOutcome], None]:
         def write(outcome: TrialOutcome) -> None:
-            with self.lock:
-                try:
-                    self.write_trial(outcome.trial_id, outcome_rows(spec, outcome))
-                except (OSError, ValueError) as err:
-                    # Raised inside a Tune callback it would end a days-long study; every
-                    # trial's rows are written again when the study ends.
-                    print(
-                        f"warning: could not write trial {outcome.trial_id}'s RD points to "
-                        f"{self.points_uri} ({err}); they are written when the study ends",
-                        file=sys.stderr,
-                        flush=True,
-                    )
+            assert self.writer is not None, "open() first"
+            # A queue put: the rows are built here, the write happens off Tune's loop.
+            self.writer.submit(outcome.trial_id, outcome_rows(spec, outcome))
 
         return write
 
-    def close(self) -> None:
-        """Wait for rows still being written."""
+    def close(self) -> list[WriteError]:
+        """Wait for the rows still being written; the writes that failed."""
+        if self.writer is None:
+            return []
+        errors = self.writer.close()
+        self.writer = None
+        return errors
 
     def write_all(self, rows: list[dict[str, Any]]) -> None:
-        """Every trial's rows once more, from Tune's results (each replaces its own file)."""
+        """Every trial's rows once more, from Tune's results (each replaces its own file):
+        what a failed background write or a driver crash may have missed."""
         by_trial: dict[str, list[dict[str, Any]]] = {}
         for r in rows:
             by_trial.setdefault(str(r["trial_id"]), []).append(r)
         for tid, trial_rows in by_trial.items():
-            self.write_trial(tid, trial_rows)
+            self.data.write_trial(tid, trial_rows)
 
     def read_points(self) -> pd.DataFrame:
-        if self.study.is_local:
-            return read_rd_points(self.study.local_path(POINTS_DIR))
-        with tempfile.TemporaryDirectory(prefix="rdlab-points-") as tmp:
-            self.study.download(POINTS_DIR, Path(tmp))
-            return read_rd_points(Path(tmp))
+        return self.data.read()
 
     # ------------------------------------------------------------------ the report
     def report(self, spec: StudySpec, say: Callable[[str], None]) -> list[Path]:
@@ -110,12 +106,8 @@ class StudyOutputs:
         if self.study.is_local:
             return study_report(points, self.study.local_path(), title=spec.name, say=say)
         work = Path(tempfile.mkdtemp(prefix="rdlab-report-"))
-        for rel in _picture_paths(points):
-            try:
-                self.study.download(rel, work / rel)
-            except OSError as err:
-                say(f"warning: picture {self.study.uri_of(rel)} not found ({err})")
-        written = study_report(points, work, title=spec.name, say=say)
+        # pictures are read from the object store, where the trials published them
+        written = study_report(points, work, title=spec.name, say=say, artifact_root=self.study)
         for p in written:
             self.study.upload(p, p.name)
         return written
@@ -136,19 +128,10 @@ class StudyOutputs:
             self.study.write_bytes(f"{CLASSIFIER_DIR}/{dataset_key(cfg.dataset.flat())}.pt", raw)
 
 
-def _picture_paths(points: pd.DataFrame) -> list[str]:
-    import json
-
-    out: list[str] = []
-    if "artifacts" not in points.columns:
-        return out
-    for text in points["artifacts"].dropna().unique():
-        try:
-            out += [p for p in json.loads(text) if isinstance(p, str)]
-        except ValueError:
-            continue
-    return sorted(set(out))
-
-
-def remove_tree(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
+def _warn(err: WriteError) -> None:
+    print(
+        f"warning: could not write trial {err.trial_id}'s RD points to {err.uri} ({err.reason}); "
+        "they are written again when the study ends",
+        file=sys.stderr,
+        flush=True,
+    )

@@ -31,6 +31,8 @@ from typing import Any
 
 from rdlab.config import TrialConfig, set_path, trial_config
 from rdlab.evaluate import ShippedClassifier
+from rdlab.frontier.dataset import POINTS_DIR, trial_file_name
+from rdlab.frontier.io import trial_points_bytes
 from rdlab.frontier.rows import trial_rows
 from rdlab.storage import Storage
 from rdlab.train.device import Placement
@@ -291,7 +293,6 @@ def _number(v: Any) -> bool:
 
 def _points_artifact(ctx: StudyContext, trial_id: str, prefix: str) -> Any:
     """The trial's own RD rows as a Parquet artifact of its run (rdlab frontier --experiment)."""
-    from rdlab.frontier.io import trial_points_bytes  # lazy: pyarrow writer on demand
 
     def make(member: Member, result: TrialResult, run_id: str) -> tuple[str, str, bytes]:
         rows = trial_rows(
@@ -310,7 +311,7 @@ def _points_artifact(ctx: StudyContext, trial_id: str, prefix: str) -> Any:
                 "frechet_classifier": result.frechet_classifier,
             },
         )
-        return "rd_points", f"{trial_id}.parquet", trial_points_bytes(rows)
+        return POINTS_DIR, trial_file_name(trial_id), trial_points_bytes(rows)
 
     return make
 
