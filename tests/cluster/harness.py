@@ -286,11 +286,10 @@ class Cluster:
         return r.stdout + r.stderr
 
     def status(self, job_id: str) -> str:
-        text = self.job("status", job_id)
+        """SUCCEEDED, FAILED, STOPPED, RUNNING, PENDING (as ``ray job status`` words it)."""
+        text = self.job("status", job_id).lower()
         for state in ("SUCCEEDED", "FAILED", "STOPPED", "RUNNING", "PENDING"):
-            if f"'{job_id}' {state.lower()}" in text.lower() or f"status: {state}" in text:
-                return state
-            if state in text:
+            if state.lower() in text:
                 return state
         return "UNKNOWN"
 
