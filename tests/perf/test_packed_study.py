@@ -11,7 +11,8 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
-from rdlab.config import set_path, trial_config
+from rdlab.config import trial_config
+from rdlab.config_io import set_path
 from rdlab.driver.runner import run_study
 from rdlab.train import Trainer
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rdlab.config import flatten, set_path
+from rdlab.config_io import flatten, set_path
 from rdlab.errors import SpecError
 from rdlab.study.spec import StudySpec, describe, parse_spec
 
@@ -34,7 +34,8 @@ def smoke_spec(data: dict[str, Any]) -> dict[str, Any]:
     for path, value in SMOKE.items():
         out = set_path(out, path, value)
     if out.get("search", {}).get("algorithm") == "grid":
-        out["search"]["algorithm"] = "random"  # two random points of the same choices
+        # A grid ignores num_samples: two random points of the same choices instead.
+        out["search"]["algorithm"] = "random"
     # Sections of the wrong type are left as they are, for parse_spec to refuse by name.
     if isinstance(out.get("seeds"), list):
         out["seeds"] = out["seeds"][:1]
@@ -66,7 +67,7 @@ def prepare(
     data: dict[str, Any], storage: Path, resume: bool, tracking_uri: str | None = None
 ) -> tuple[StudySpec, StudyPaths]:
     """Validate everything that can be checked before Ray starts; write nothing."""
-    from rdlab.track import check_tracking_uri
+    from rdlab.track import check_tracking_uri  # lazy: MLflow, only once the spec is valid
 
     spec = parse_spec(data)
     if tracking_uri is not None:
@@ -97,8 +98,8 @@ class PointsSink:
         self.lock = threading.Lock()
 
     def __call__(self, outcome: Any) -> None:
-        from rdlab.frontier.io import merge_rd_points
-        from rdlab.tune.runner import outcome_rows
+        from rdlab.frontier.io import merge_rd_points  # lazy: pyarrow
+        from rdlab.tune.runner import outcome_rows  # lazy: Ray Tune
 
         with self.lock:
             try:
@@ -132,8 +133,8 @@ def run_study(
         print(msg, file=out, flush=True)
 
     spec, paths = prepare(data, storage, resume, tracking_uri)
-    from rdlab.track import TrackingUnavailable
-    from rdlab.tune.runner import StudyInterrupted
+    from rdlab.track import TrackingUnavailable  # lazy: MLflow, only for a valid spec
+    from rdlab.tune.runner import StudyInterrupted  # lazy: Ray Tune, only for a valid spec
 
     try:
         return _run(data, spec, paths, tracking_uri, resume, say)
@@ -168,15 +169,16 @@ def _run(
     resume: bool,
     say: Any,
 ) -> int:
-    from rdlab.track import StudyTracker, default_tracking_uri, redact_uri
-    from rdlab.tune.runner import (
+    # MLflow, Ray Tune and torch load only once the spec is valid: bad input exits 2 fast.
+    from rdlab.track import StudyTracker, default_tracking_uri, redact_uri  # lazy: MLflow
+    from rdlab.tune.runner import (  # lazy: Ray Tune
         init_ray,
         outcome_rows,
         replicate_points,
         run_search,
         summary_line,
     )
-    from rdlab.tune.trainable import StudyContext
+    from rdlab.tune.trainable import StudyContext  # lazy: Ray Tune, torch
 
     paths.root.mkdir(parents=True, exist_ok=True)
     uri = tracking_uri or default_tracking_uri(paths.root)
@@ -200,7 +202,7 @@ def _run(
     )
     sink = PointsSink(spec, paths)
     outcomes = run_search(spec, paths.root, ctx, sink, resume, progress=say)
-    if spec.model.seeds and spec.search.algorithm.startswith("optuna"):
+    if spec.model.seeds and spec.algorithm.adaptive:
         reps = replicate_points(spec, outcomes)
         if reps:
             say(f"replicating {len(reps)} runs for seeds {list(spec.model.seeds)[1:]}")
@@ -214,7 +216,7 @@ def _run(
                 experiment="replicates",
                 points=reps,
             )
-    from rdlab.frontier.io import write_rd_points
+    from rdlab.frontier.io import write_rd_points  # lazy: pyarrow
 
     rows = [r for o in outcomes for r in outcome_rows(spec, o)]
     write_rd_points(rows, paths.points)
@@ -240,8 +242,8 @@ def warm_frechet_classifier(spec: StudySpec, paths: StudyPaths, say: Any) -> Non
     switch (then each trial finds or trains its own)."""
     if any(p.path.startswith(("dataset.", "eval.frechet")) for p in spec.params):
         return
-    from rdlab.evaluate import resolve_cache_dir
-    from rdlab.evaluate.classifier import warm_cache
+    from rdlab.evaluate import resolve_cache_dir  # lazy: torch, scikit-learn
+    from rdlab.evaluate.classifier import warm_cache  # lazy: torch, scikit-learn
 
     cache = resolve_cache_dir(paths.root / "trials" / "any") / "frechet"
     t0 = time.perf_counter()
@@ -255,6 +257,6 @@ def warm_frechet_classifier(spec: StudySpec, paths: StudyPaths, say: Any) -> Non
 
 def finish_report(spec: StudySpec, paths: StudyPaths, say: Any) -> list[Path]:
     """Frontier table, frontier.parquet, report.html and PNGs (issue 5's library)."""
-    from rdlab.dashboards.report import study_report
+    from rdlab.dashboards.report import study_report  # lazy: pandas, plotly, matplotlib
 
     return list(study_report(paths.points, paths.root, title=spec.name, say=say))

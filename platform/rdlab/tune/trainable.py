@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rdlab.config import set_path, trial_config
+from rdlab.config import trial_config
+from rdlab.config_io import set_path
 from rdlab.train.checkpoint import atomic_write_bytes
 from rdlab.train.trainer import EpochReport, Trainer, TrialResult
 from rdlab.tune.outcome import overrides_of
