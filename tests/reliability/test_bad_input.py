@@ -137,8 +137,7 @@ def _sections() -> dict[str, set[str]]:
         "model": set(C.ModelConfig.model_fields) | opts(MODELS, "mlp_resnet"),
         "train": set(C.TrainConfig.model_fields),
         "objective": set(C.ObjectiveConfig.model_fields),
-        "objective.sigma": set(C.SigmaConfig.model_fields)
-        | opts(SIGMA_POLICIES, "optimal_sample"),
+        "objective.sigma": set(C.SigmaConfig.model_fields) | opts(SIGMA_POLICIES, "optimal_sample"),
         "objective.mixture": set(C.MixtureConfig.model_fields),
         "eval": set(C.EvalConfig.model_fields),
         "search": set(S.Search.model_fields),

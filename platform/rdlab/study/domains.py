@@ -39,6 +39,10 @@ class Domain(ABC):
         """(low, high) for a range, the options for a choice."""
 
     @abstractmethod
+    def contains(self, value: Any) -> bool:
+        """Whether ``value`` is one of the domain's values."""
+
+    @abstractmethod
     def sample(self, rng: random.Random) -> Any:
         """One value drawn from the domain (random search)."""
 
@@ -79,6 +83,10 @@ class Uniform(Domain):
 
     def values(self) -> tuple[Any, ...]:
         return (self.low, self.high)
+
+    def contains(self, value: Any) -> bool:
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        return number and self.low <= value <= self.high
 
     def sample(self, rng: random.Random) -> float:
         return rng.uniform(self.low, self.high)
@@ -121,6 +129,10 @@ class Int(Domain):
     def values(self) -> tuple[Any, ...]:
         return (self.low, self.high)
 
+    def contains(self, value: Any) -> bool:
+        whole = isinstance(value, int) and not isinstance(value, bool)
+        return whole and self.low <= value <= self.high
+
     def sample(self, rng: random.Random) -> int:
         return rng.randint(self.low, self.high)
 
@@ -142,6 +154,9 @@ class Choice(Domain):
 
     def values(self) -> tuple[Any, ...]:
         return self.options
+
+    def contains(self, value: Any) -> bool:
+        return value in self.options
 
     def sample(self, rng: random.Random) -> Any:
         return rng.choice(self.options)
