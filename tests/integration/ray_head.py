@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -15,21 +14,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.helpers import free_port, venv_env
 
 
-def venv_env(**extra: str) -> dict[str, str]:
-    """This interpreter's bin first on PATH, so `python`/`ray` are the project's."""
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env["RAY_AUTH_MODE"] = "token"
-    env.pop("RAY_ADDRESS", None)
-    env.update(extra)
-    return env
+def ray_env(**extra: str) -> dict[str, str]:
+    """:func:`venv_env` with Ray's token authentication on, as on a real cluster."""
+    return venv_env(**{"RAY_AUTH_MODE": "token", **extra})
 
 
 @contextmanager
@@ -40,7 +30,7 @@ def ray_head(num_cpus: int = 2, timeout: float = 90.0) -> Iterator[str]:
     port, dash = free_port(), free_port()
     # Short temp dir: Ray's unix sockets must fit in 108 characters.
     tmp = tempfile.mkdtemp(prefix="rh", dir="/tmp")
-    env = venv_env()
+    env = ray_env()
     proc = subprocess.Popen(
         [
             ray,

@@ -5,7 +5,6 @@ secrets, Ray's token, where its processes listen) is in test_tracking_outage.py.
 from __future__ import annotations
 
 import os
-import socket
 import time
 from pathlib import Path
 
@@ -14,6 +13,8 @@ import pytest
 from rdlab.errors import SpecError
 from rdlab.track import StudyTracker, TrackingUnavailable, check_tracking_uri, redact_uri
 from rdlab.track.mlflow_tracker import _client, _split_credentials
+
+from tests.helpers import free_port
 
 SECRET = "hunter2-Z9"
 
@@ -61,9 +62,7 @@ def test_credentials_never_reach_mlflows_request_url() -> None:
 def test_an_unreachable_server_is_reported_in_one_redacted_line(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()  # nobody listens on it
     t0 = time.monotonic()
     with pytest.raises(TrackingUnavailable) as err:
         StudyTracker(f"http://bob:{SECRET}@127.0.0.1:{port}", "s", retry_s=1.5)
