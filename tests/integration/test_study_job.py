@@ -15,7 +15,7 @@ import yaml
 from tests.integration.ray_head import ray_env, ray_head
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 METRICS = ["rate", "mse", "nll", "nll_opt"]
 

@@ -16,7 +16,7 @@ from rdlab.config_io import set_path
 from rdlab.driver.runner import run_study
 from rdlab.train import Trainer
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 BASE: dict[str, Any] = {
     "dataset": {"name": "digits"},

@@ -34,7 +34,7 @@ from tests.reliability.harness import (
 )
 from tests.reliability.scenarios import N_TRIALS, PASSWORD, SECRETS, USER, Reference
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.ray, pytest.mark.server, pytest.mark.slow]
 
 STUDY = str(FAULT_SPEC["study"])
 NEEDLES = [
