@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
+from rdlab.dashboards.data import ReportViews, report_views
 from rdlab.errors import SpecError
 from rdlab.frontier.analysis import Analysis, analyse
 from rdlab.frontier.atomic import atomic_output
@@ -21,7 +22,6 @@ from rdlab.frontier.pareto import By
 from rdlab.frontier.table import effective_beta, seed_summary, summary_text
 
 if TYPE_CHECKING:
-    from rdlab.dashboards.data import ReportViews
     from rdlab.dashboards.html_report import Section
 
 FRONTIER_FILE = "frontier.parquet"
@@ -50,7 +50,7 @@ def _rd_caption(a: Analysis) -> str:
 
 
 def _table_sections(a: Analysis) -> list[Section]:
-    from rdlab.dashboards.html_report import table_section
+    from rdlab.dashboards.html_report import table_section  # lazy: plotly
 
     sections = [
         table_section("Frontier points", _frontier_rows(a), index=False),
@@ -79,8 +79,12 @@ def _table_sections(a: Analysis) -> list[Section]:
 
 
 def _sections(a: Analysis, v: ReportViews) -> list[Section]:
-    from rdlab.dashboards import plotly_figures as P
-    from rdlab.dashboards.html_report import RD_PLANE_ID, figure_section, images_section
+    from rdlab.dashboards import plotly_figures as P  # lazy: plotly
+    from rdlab.dashboards.html_report import (  # lazy: plotly
+        RD_PLANE_ID,
+        figure_section,
+        images_section,
+    )
 
     rd_fig = P.rd_plane_figure(v.rd, v.colors)
     sections = [
@@ -99,7 +103,7 @@ def _sections(a: Analysis, v: ReportViews) -> list[Section]:
 
 
 def _write_pngs(v: ReportViews, out_dir: Path) -> dict[str, Path]:
-    from rdlab.dashboards import png
+    from rdlab.dashboards import png  # lazy: matplotlib
 
     return {
         "rd_plane": png.rd_plane_png(v.rd, v.colors, out_dir / PNG_FILES["rd_plane"]),
@@ -110,7 +114,7 @@ def _write_pngs(v: ReportViews, out_dir: Path) -> dict[str, Path]:
 
 def write_html(a: Analysis, v: ReportViews, path: Path, title: str) -> Path:
     """Render the self-contained report to ``path`` (atomically)."""
-    from rdlab.dashboards.html_report import render_page
+    from rdlab.dashboards.html_report import render_page  # lazy: plotly
 
     notes = list(a.notes)
     if v.rd.sampled:
@@ -139,8 +143,6 @@ def write_outputs(
         with atomic_output(csv_path) as fh:
             analysis.table.to_csv(fh, index=False)
         paths["csv"] = Path(csv_path)
-    from rdlab.dashboards.data import report_views
-
     root = Path(artifact_root) if artifact_root is not None else out
     views = report_views(analysis.table, points_df, analysis.distortion, analysis.split, root)
     html = Path(html_path) if html_path is not None else out / REPORT_FILE

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rdlab.config import trial_config
 from rdlab.errors import SpecError
 
 MAX_K = 5000
@@ -47,7 +48,7 @@ def register(subparsers: Any, name: str) -> None:
 
 def locate(path: str) -> tuple[Path, Path]:
     """(checkpoint path, trial directory) for a file, checkpoint dir or trial dir."""
-    from rdlab.train.checkpoint import CHECKPOINT_NAME
+    from rdlab.train.checkpoint import CHECKPOINT_NAME  # lazy: torch, only for this command
 
     p = Path(path).expanduser()
     if not p.exists():
@@ -63,7 +64,7 @@ def locate(path: str) -> tuple[Path, Path]:
 
 def eval_overrides(cfg_eval: Any, args: argparse.Namespace) -> Any:
     """The trial's EvalConfig with the command line's changes, each checked by flag name."""
-    from rdlab.data import SPLITS
+    from rdlab.data import SPLITS  # lazy: torch, only for this command
 
     upd: dict[str, Any] = {"pictures": args.pictures is not None}
     if args.k is not None:
@@ -86,10 +87,9 @@ def eval_overrides(cfg_eval: Any, args: argparse.Namespace) -> Any:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from rdlab.config import trial_config
-    from rdlab.evaluate.trial import as_jsonable, evaluate_trial, resolve_cache_dir
-    from rdlab.train.checkpoint import load_checkpoint
-    from rdlab.train.trainer import Trainer
+    from rdlab.evaluate.trial import as_jsonable, evaluate_trial, resolve_cache_dir  # lazy: torch
+    from rdlab.train.checkpoint import load_checkpoint  # lazy: torch
+    from rdlab.train.trainer import Trainer  # lazy: torch
 
     ckpt, trial_dir = locate(args.checkpoint)
     state = load_checkpoint(ckpt)
