@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from rdlab.cli import main
 from rdlab.errors import SpecError
 from rdlab.registry import DATASETS, MODELS, SEARCH_ALGORITHMS, SIGMA_POLICIES, Registry
 
@@ -84,3 +85,18 @@ def test_a_broken_plugin_leaves_no_half_loaded_registry(root: Path) -> None:
 def test_the_built_in_registries_find_their_plugins() -> None:
     assert "digits" in DATASETS and "mlp_resnet" in MODELS and "patchgan" in MODELS
     assert "optimal_sample" in SIGMA_POLICIES and "grid" in SEARCH_ALGORITHMS
+
+
+def test_rdlab_models_lists_every_kind_of_plugin(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    for title, registry in (
+        ("models:", MODELS),
+        ("sigma policies:", SIGMA_POLICIES),
+        ("datasets:", DATASETS),
+        ("search algorithms:", SEARCH_ALGORITHMS),
+    ):
+        assert title in out
+        section = out.split(title, 1)[1]
+        assert all(f"  {name} " in section for name in registry.names()), title
+    assert "patchgan         [discriminator]" in out

@@ -1,16 +1,17 @@
 """``optuna-tpe``: Optuna's Tree-structured Parzen Estimator (Bergstra et al. 2011), for
 one or two objectives (MOTPE), conditional parameters suggested define-by-run.
 
-``multivariate`` (default true) fits one joint density over the parameters instead of one
-per parameter, so it can follow interactions such as β × σ policy. The trade-off: its
-per-proposal cost grows with the number of finished trials (issue 16 item 2). Measured on
-this machine with a three-parameter conditional space and two objectives (one proposal,
-median of 10, Optuna in memory; ``/tmp``-free reproduction: ask/tell over the space of
-``studies/specs/default.yaml``):
-
-MEASUREMENTS
-
-For studies of thousands of trials set ``search.options.multivariate: false``.
+``search.options.multivariate`` (default true) fits one joint density over the parameters
+instead of one per parameter, so it can follow interactions such as β × σ policy;
+parameters behind a ``when:`` are still sampled on their own (Optuna's ``group`` mode,
+not exposed here, would be needed for them). The cost: every proposal refits the
+estimators to all finished trials, so its time grows with the study (issue 16 item 2) —
+in both modes. ``python studies/benchmarks/bench_tpe.py`` (the default spec's space, two
+objectives, Optuna in memory) measured on this 2-core machine, shared (load 4–12), median
+ms per proposal at 100 / 1,000 / 3,000 finished trials: multivariate 1.1 / 13 / 33,
+independent 1.9 / 6.6 / 37. Against trials of seconds that is noise below ~10⁴ trials;
+the study's sqlite store adds its own per-proposal cost on top. Set ``multivariate:
+false`` for the classic independent TPE (e.g. to compare with published TPE runs).
 """
 
 from __future__ import annotations
