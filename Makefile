@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.rdlab-installed
 
-.PHONY: setup study smoke test lint typecheck unit k8s-check bench reproduce clean
+.PHONY: setup study smoke test lint typecheck unit integration k8s-check bench reproduce clean
 
 # Idempotent: the venv is built once and re-synced only when pyproject.toml changes.
 # pip takes torch/torchvision from this machine's disk; uv/poetry would fetch CUDA builds.
@@ -22,19 +22,27 @@ smoke: setup
 	$(BIN)/python studies/rd_frontier.py --smoke-test
 
 lint: setup
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(BIN)/python -m ruff check .
+	$(BIN)/python -m ruff format --check .
 
 typecheck: setup
-	$(BIN)/mypy
+	$(BIN)/python -m mypy
 
+# The fast part: every test that needs no Ray cluster, no server and no browser
+# (markers in pyproject.toml), a few minutes on 2 cores.
+UNIT_TESTS := not ray and not server and not browser
 unit: setup
-	$(BIN)/pytest -q
+	$(BIN)/python -m pytest -q -m "$(UNIT_TESTS)"
+
+# The rest: studies on a real Ray cluster, MLflow/PostgreSQL/S3 servers, Chromium.
+integration: setup
+	$(BIN)/python -m pytest -q -m "not ($(UNIT_TESTS))"
 
 k8s-check: setup
 	$(BIN)/python k8s/check.py
 
-test: lint typecheck k8s-check unit
+# Everything: lint, types, manifests, and the whole pytest suite (unit, then the rest).
+test: lint typecheck k8s-check unit integration
 
 bench: setup
 	$(BIN)/python studies/benchmarks/run_all.py

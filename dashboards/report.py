@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
 
 import pandas as pd
+from rdlab.dashboards.data import ReportViews, report_views
 from rdlab.errors import SpecError
 from rdlab.frontier import schema as S
 from rdlab.frontier.analysis import Analysis, analyse
@@ -59,7 +60,7 @@ def _rd_caption(a: Analysis) -> str:
 
 
 def _table_sections(a: Analysis) -> list[Section]:
-    from rdlab.dashboards.html_report import table_section
+    from rdlab.dashboards.html_report import table_section  # lazy: plotly
 
     sections = [
         table_section("Frontier points", _frontier_rows(a), index=False),
@@ -88,8 +89,12 @@ def _table_sections(a: Analysis) -> list[Section]:
 
 
 def _sections(a: Analysis, v: ReportViews, galleries: list[LoadedGallery]) -> list[Section]:
-    from rdlab.dashboards import plotly_figures as P
-    from rdlab.dashboards.html_report import RD_PLANE_ID, figure_section, gallery_section
+    from rdlab.dashboards import plotly_figures as P  # lazy: plotly
+    from rdlab.dashboards.html_report import (  # lazy: plotly
+        RD_PLANE_ID,
+        figure_section,
+        gallery_section,
+    )
 
     rd_fig = P.rd_plane_figure(v.rd, v.colors)
     sections = [
@@ -130,7 +135,7 @@ def _file_target(place: str | os.PathLike[str], flag: str) -> tuple[Storage, str
 
 
 def _write_pngs(v: ReportViews, out: Storage) -> dict[str, str]:
-    from rdlab.dashboards import png
+    from rdlab.dashboards import png  # lazy: matplotlib
 
     return {
         "rd_plane": out.write_bytes(PNG_FILES["rd_plane"], png.rd_plane_png(v.rd, v.colors)),
@@ -145,8 +150,8 @@ def render_html(
     a: Analysis, v: ReportViews, title: str, root_of: Callable[[str], Storage | None]
 ) -> tuple[str, list[str]]:
     """The self-contained report and the warnings found making it (missing pictures)."""
-    from rdlab.dashboards.gallery import load_gallery
-    from rdlab.dashboards.html_report import render_page
+    from rdlab.dashboards.gallery import load_gallery  # lazy: numpy image decoding
+    from rdlab.dashboards.html_report import render_page  # lazy: plotly
 
     galleries, missing = load_gallery(v.gallery, root_of)
     notes = list(a.notes)
@@ -191,7 +196,6 @@ def write_outputs(
     if csv_path is not None:
         folder, name = _file_target(csv_path, "--csv")
         paths["csv"] = folder.write_bytes(name, analysis.table.to_csv(index=False).encode())
-    from rdlab.dashboards.data import report_views
 
     views = report_views(analysis.table, points_df, analysis.distortion, analysis.split)
     text, missing = render_html(analysis, views, title, _roots(roots, artifact_root, out))

@@ -1,11 +1,6 @@
-"""Built-in model plugins; importing this package registers them (``rdlab models`` lists them)."""
+"""Built-in model plugins, one per file.
 
-from __future__ import annotations
-
-from rdlab.models.conv import ConvVAE
-from rdlab.models.mlp_resnet import MLPResNetVAE
-from rdlab.models.multirate import MultiRateMLPVAE
-from rdlab.models.patchgan import PatchGAN
-from rdlab.models.resnet_v2 import ResNetV2VAE
-
-__all__ = ["ConvVAE", "MLPResNetVAE", "MultiRateMLPVAE", "PatchGAN", "ResNetV2VAE"]
+Each module registers its plugin with ``@MODELS.register(name)``; :data:`rdlab.registry.MODELS`
+imports every public module here on its first lookup, so a new model is one new file
+(``rdlab models`` lists them; the contract suites in :mod:`rdlab.testing` pick it up).
+"""

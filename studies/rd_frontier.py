@@ -38,7 +38,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     from rdlab.cli import run_guarded
-    from rdlab.config import load_yaml
+    from rdlab.config_io import load_yaml
     from rdlab.driver.runner import run_study, smoke_spec
 
     args = parse_args(argv)

@@ -1,4 +1,4 @@
-"""Helpers shared by the test folders: ports, the project's interpreter, waiting."""
+"""Plain helpers shared by test directories (fixtures live in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -12,27 +12,35 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
+BIN = Path(sys.executable).parent  # this venv's bin: python, rdlab, ray, mlflow
+# One token for the Ray clusters a test session starts itself and for their clients: a
+# fresh machine has no ~/.ray/auth_token, and Ray 2.60 turns token authentication on.
+RAY_TOKEN = secrets.token_hex(32)
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A TCP port on 127.0.0.1 that nothing listens on (at the time of asking)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def ray_token() -> str:
-    """A fresh token for a test's own Ray cluster (Ray 2.60 turns token auth on)."""
+    """A fresh token for a test's own Ray cluster."""
     return secrets.token_hex(32)
 
 
-def project_env(**extra: str) -> dict[str, str]:
-    """This interpreter's bin first on PATH, no cluster address inherited."""
+def venv_env(**extra: str) -> dict[str, str]:
+    """The environment for a child process: this venv's bin first on PATH (so ``python``,
+    ``ray`` and ``mlflow`` are the project's) and no Ray cluster address, plus ``extra``."""
     env = dict(os.environ)
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     env.pop("RAY_ADDRESS", None)
     env.update(extra)
     return env
+
+
+project_env = venv_env
 
 
 def wait_for(what: str, cond: Callable[[], bool], timeout: float, proc: Any = None) -> None:

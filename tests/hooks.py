@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import time
 
-from rdlab.config import get_path
+from rdlab.config_io import get_path
 from rdlab.train import Callback, EpochReport, Member, TrialResult
 
 MARKS_ENV = "RDLAB_TRIAL_MARKS"

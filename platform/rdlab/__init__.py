@@ -23,7 +23,7 @@ _LAZY = {"open_study", "open_mlflow", "StudyView"}
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        from rdlab import notebook
+        from rdlab import notebook  # lazy: pandas/pyarrow, only for the notebook API
 
         return getattr(notebook, name)
     raise AttributeError(f"module 'rdlab' has no attribute {name!r}")

@@ -2,21 +2,29 @@
 
 The YAML shape is the source of truth: :func:`trial_config` validates a plain mapping, and
 :meth:`TrialConfig.to_dict` gives it back, so ``--set a.b=c`` overrides and search-space
-paths such as ``objective.sigma.value`` act on that one shape. Plugin sections (dataset,
-model, σ policy) carry plugin-specific options beside their name; each plugin declares
-them as a pydantic model, checked here so an unknown option names its field.
+paths such as ``objective.sigma.value`` act on that one shape (:mod:`rdlab.config_io`).
+Plugin sections (dataset, model, σ policy) carry plugin-specific options beside their name;
+each plugin declares them as a pydantic model. A config is valid once built: constructing
+one resolves every plugin name in :mod:`rdlab.registry` and validates its options, with no
+file I/O (whether a dataset's files are present is :func:`rdlab.data.check_data`'s job).
 """
 
 from __future__ import annotations
 
-import copy
-import math
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from rdlab.config_io import flatten
 from rdlab.errors import SpecError
+from rdlab.registry import DATASETS, MODELS, SIGMA_POLICIES
+from rdlab.validation import (
+    checked_options,
+    describe,
+    field_error,
+    lookup,
+    spec_error_from_pydantic,
+)
 
 
 class _Frozen(BaseModel):
@@ -24,9 +32,31 @@ class _Frozen(BaseModel):
 
 
 class _Plugin(BaseModel):
-    """``{name: X, <common fields>, <X's options>}``; options validated by X's ``Options``."""
+    """``{<name field>: X, <common fields>, <X's options>}``, options validated by X's
+    ``Options`` and normalised to their declared types (``'1e-1'`` → 0.1), so the resolved
+    config, checkpoints, MLflow params and Parquet columns hold typed values."""
 
     model_config = ConfigDict(extra="allow", frozen=True, allow_inf_nan=False)
+    name_field: ClassVar[str] = "name"
+
+    @classmethod
+    def plugin(cls, name: str) -> Any:
+        """The plugin class called ``name`` (a field error, relative to this section)."""
+        raise NotImplementedError
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plugin_options(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data  # pydantic refuses it, naming the section
+        key = cls.name_field
+        name = data.get(key, cls.model_fields[key].default)
+        if not isinstance(name, str):
+            return data  # the name field's own type check names it
+        options = {k: v for k, v in data.items() if k not in cls.model_fields}
+        opts = checked_options(cls.plugin(name).Options, options, name, cls.model_fields)
+        common = {k: v for k, v in data.items() if k in cls.model_fields}
+        return {**common, **opts.model_dump(mode="json")}
 
     def options(self) -> dict[str, Any]:
         return dict(self.model_extra or {})
@@ -37,12 +67,6 @@ class _Plugin(BaseModel):
         return out
 
 
-def _finite(v: float, field: str) -> float:
-    if not math.isfinite(v):
-        raise ValueError(f"must be finite, got {v}")
-    return v
-
-
 class DatasetConfig(_Plugin):
     name: str = "digits"
     val_fraction: float = Field(0.1, ge=0.0, lt=1.0)
@@ -50,10 +74,21 @@ class DatasetConfig(_Plugin):
     seed: int = 0
     root: str | None = None  # where torchvision-style datasets live; never downloaded
 
+    @classmethod
+    def plugin(cls, name: str) -> Any:
+        return lookup(DATASETS, name, "name")
+
 
 class ModelConfig(_Plugin):
     name: str = "mlp_resnet"
     latent_dim: int = Field(8, ge=1, le=4096)
+
+    @classmethod
+    def plugin(cls, name: str) -> Any:
+        found = lookup(MODELS, name, "name")
+        if found.kind != "vae":
+            raise field_error("name", f"{name!r} is a {found.kind}, not a VAE model")
+        return found
 
 
 class TrainConfig(_Frozen):
@@ -78,17 +113,17 @@ class TrainConfig(_Frozen):
     max_epoch_seconds: float | None = Field(None, gt=0.0)
     eval_batch_size: int = Field(1024, ge=1)
 
-    @field_validator("lr")
-    @classmethod
-    def _lr_finite(cls, v: float) -> float:
-        return _finite(v, "lr")
-
 
 class SigmaConfig(_Plugin):
     """σ policy (DESIGN §3). Soft floor: log σ ← m + softplus(log σ − m), m = min_log_sigma."""
 
+    name_field: ClassVar[str] = "policy"
     policy: str = "optimal_sample"
     min_log_sigma: float | None = -6.0  # None: no floor (divergence experiments only)
+
+    @classmethod
+    def plugin(cls, name: str) -> Any:
+        return lookup(SIGMA_POLICIES, name, "policy")
 
     def flat(self) -> dict[str, Any]:
         out = {"policy": self.policy, "min_log_sigma": self.min_log_sigma}
@@ -113,18 +148,22 @@ class AdversarialConfig(_Frozen):
     channels: int = Field(32, ge=1)
     start_epoch: int = Field(0, ge=0)
 
+    @model_validator(mode="after")
+    def _is_a_discriminator(self) -> AdversarialConfig:
+        found = lookup(MODELS, self.discriminator, "discriminator")
+        if found.kind != "discriminator":
+            raise field_error("discriminator", f"{self.discriminator!r} is not a discriminator")
+        return self
 
+
+# Plugin sections default through factories: a default built at import time would load
+# every plugin (and torch) whenever this module is imported.
 class ObjectiveConfig(_Frozen):
     beta: float = Field(1.0, ge=0.0)
-    sigma: SigmaConfig = SigmaConfig()
+    sigma: SigmaConfig = Field(default_factory=SigmaConfig)
     mixture: MixtureConfig = MixtureConfig()
     l1: float = Field(0.0, ge=0.0)
-    adversarial: AdversarialConfig = AdversarialConfig()
-
-    @field_validator("beta", "l1")
-    @classmethod
-    def _weights_finite(cls, v: float) -> float:
-        return _finite(v, "beta")
+    adversarial: AdversarialConfig = Field(default_factory=AdversarialConfig)
 
 
 class EvalConfig(_Frozen):
@@ -140,11 +179,31 @@ class EvalConfig(_Frozen):
 
 
 class TrialConfig(_Frozen):
-    dataset: DatasetConfig = DatasetConfig()
-    model: ModelConfig = ModelConfig()
+    dataset: DatasetConfig = Field(default_factory=DatasetConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = TrainConfig()
-    objective: ObjectiveConfig = ObjectiveConfig()
+    objective: ObjectiveConfig = Field(default_factory=ObjectiveConfig)
     eval: EvalConfig = EvalConfig()
+
+    @model_validator(mode="after")
+    def _sections_agree(self) -> TrialConfig:
+        data = DATASETS.get(self.dataset.name)
+        if (
+            data.test_from_fraction
+            and "test" in self.eval.splits
+            and self.dataset.test_fraction == 0
+        ):
+            raise field_error(
+                "dataset.test_fraction",
+                "is 0, so there is no test split to evaluate; "
+                "set a test_fraction > 0 or eval.splits: [val]",
+            )
+        if self.objective.adversarial.weight > 0 and not data.is_image:
+            raise field_error(
+                "objective.adversarial.weight",
+                f"the PatchGAN term needs image data; {self.dataset.name!r} is not",
+            )
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d = self.model_dump(mode="json")
@@ -158,190 +217,13 @@ class TrialConfig(_Frozen):
         return flatten(self.to_dict())
 
 
-def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(flatten(v, key + "."))
-        else:
-            out[key] = v
-    return out
-
-
-# --------------------------------------------------------------------------- validation
-
-
-def _describe(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
-    cls: Any = model
-    for part in loc:
-        field = cls.model_fields.get(part) if isinstance(part, str) else None
-        if field is None or not (isinstance(field.annotation, type)):
-            return []
-        cls = field.annotation
-        if not issubclass(cls, BaseModel):
-            return []
-    return sorted(cls.model_fields)
-
-
-def spec_error_from_pydantic(
-    err: ValidationError, model: type[BaseModel], prefix: str = ""
-) -> SpecError:
-    """The first pydantic error, as one line naming the dotted field and the bad value."""
-    e = err.errors()[0]
-    loc = tuple(e["loc"])
-    field = prefix + ".".join(str(p) for p in loc)
-    if e["type"] == "extra_forbidden":
-        allowed = _allowed_keys(model, loc[:-1])
-        return SpecError(field, f"unknown key; allowed: {', '.join(allowed)}")
-    msg = e["msg"]
-    if msg.startswith("Value error, "):
-        msg = msg[len("Value error, ") :]
-    if e["type"] not in ("missing",):
-        msg = f"{msg}, got {_describe(e.get('input'))}"
-    return SpecError(field, msg)
-
-
-def _validate_plugin_options(section: _Plugin, name: str, field: str, options_cls: Any) -> Any:
-    """The section with its options validated and normalised (``'1e-1'`` → 0.1), so the
-    resolved config, checkpoints, MLflow params and Parquet columns hold typed values."""
-    try:
-        opts = options_cls(**section.options())
-    except ValidationError as err:
-        e = spec_error_from_pydantic(err, options_cls, prefix=field + ".")
-        if err.errors()[0]["type"] == "extra_forbid" or e.message.startswith("unknown key"):
-            allowed = sorted(set(type(section).model_fields) | set(options_cls.model_fields))
-            e = SpecError(e.field, f"unknown key for {name!r}; allowed: {', '.join(allowed)}")
-        raise e from None
-    except TypeError as err:  # a non-string key in the mapping
-        raise SpecError(field, str(err)) from None
-    common = {k: getattr(section, k) for k in type(section).model_fields}
-    return type(section)(**common, **opts.model_dump(mode="json"))
-
-
-def check_plugins(cfg: TrialConfig) -> TrialConfig:
-    """Resolve every plugin name and validate its options; unknown names list known ones.
-
-    Returns the config with plugin options normalised to their declared types.
-    """
-    from rdlab.data import build_dataset
-    from rdlab.plugins import dataset_registry, model_registry, sigma_registry
-
-    ds = dataset_registry().get(cfg.dataset.name, "dataset.name")
-    dataset = _validate_plugin_options(cfg.dataset, cfg.dataset.name, "dataset", ds.Options)
-    build_dataset(dataset)  # cheap: checks files are present, loads nothing yet
-    if (
-        getattr(ds, "test_from_fraction", False)
-        and "test" in cfg.eval.splits
-        and dataset.test_fraction == 0
-    ):
-        raise SpecError(
-            "dataset.test_fraction",
-            "is 0, so there is no test split to evaluate; "
-            "set a test_fraction > 0 or eval.splits: [val]",
-        )
-    mdl = model_registry().get(cfg.model.name, "model.name")
-    if getattr(mdl, "kind", "vae") != "vae":
-        raise SpecError("model.name", f"{cfg.model.name!r} is a {mdl.kind}, not a VAE model")
-    model = _validate_plugin_options(cfg.model, cfg.model.name, "model", mdl.Options)
-    pol = sigma_registry().get(cfg.objective.sigma.policy, "objective.sigma.policy")
-    sigma = _validate_plugin_options(
-        cfg.objective.sigma, cfg.objective.sigma.policy, "objective.sigma", pol.Options
-    )
-    adv = cfg.objective.adversarial
-    if adv.weight > 0:
-        disc = model_registry().get(adv.discriminator, "objective.adversarial.discriminator")
-        if getattr(disc, "kind", "vae") != "discriminator":
-            raise SpecError(
-                "objective.adversarial.discriminator",
-                f"{adv.discriminator!r} is not a discriminator",
-            )
-        if not getattr(ds, "is_image", False):
-            raise SpecError(
-                "objective.adversarial.weight",
-                f"the PatchGAN term needs image data; {cfg.dataset.name!r} is not",
-            )
-    objective = cfg.objective.model_copy(update={"sigma": sigma})
-    return cfg.model_copy(update={"dataset": dataset, "model": model, "objective": objective})
-
-
 def trial_config(data: dict[str, Any] | None, prefix: str = "") -> TrialConfig:
     """Validate a YAML-shaped mapping into a :class:`TrialConfig`, or raise SpecError."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise SpecError(prefix.rstrip(".") or "config", f"must be a mapping, got {_describe(data)}")
+        raise SpecError(prefix.rstrip(".") or "config", f"must be a mapping, got {describe(data)}")
     try:
-        cfg = TrialConfig.model_validate(data)
+        return TrialConfig.model_validate(data)
     except ValidationError as err:
         raise spec_error_from_pydantic(err, TrialConfig, prefix) from None
-    try:
-        cfg = check_plugins(cfg)
-    except SpecError as err:
-        raise SpecError(prefix + err.field, err.message) from None
-    return cfg
-
-
-def parse_value(text: str) -> Any:
-    """``--set`` values are YAML scalars: ``1e-3`` → float, ``true`` → bool, ``[1,2]`` → list."""
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
-
-
-def set_path(data: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
-    """A copy of ``data`` with the dotted ``path`` set (intermediate mappings created)."""
-    out = copy.deepcopy(data)
-    node = out
-    parts = path.split(".")
-    for i, part in enumerate(parts[:-1]):
-        nxt = node.get(part)
-        if nxt is None:
-            nxt = node[part] = {}
-        if not isinstance(nxt, dict):
-            raise SpecError(".".join(parts[: i + 1]), f"is not a mapping, cannot set {path}")
-        node = nxt
-    node[parts[-1]] = value
-    return out
-
-
-def get_path(data: dict[str, Any], path: str, default: Any = None) -> Any:
-    node: Any = data
-    for part in path.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return default
-        node = node[part]
-    return node
-
-
-def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    for item in overrides:
-        if "=" not in item:
-            raise SpecError("--set", f"expected key=value, got {item!r}")
-        key, _, text = item.partition("=")
-        data = set_path(data, key.strip(), parse_value(text))
-    return data
-
-
-def load_yaml(path: str) -> dict[str, Any]:
-    """Read a YAML mapping; unreadable or malformed files are a SpecError naming the path."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh)
-    except FileNotFoundError:
-        raise SpecError(path, "no such file") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise SpecError(path, f"cannot read: {err}") from None
-    except yaml.YAMLError as err:
-        raise SpecError(path, f"not valid YAML: {str(err).splitlines()[0]}") from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise SpecError(path, f"must hold a mapping at top level, got {type(data).__name__}")
-    return data

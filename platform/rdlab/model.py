@@ -16,9 +16,20 @@ import torch
 from pydantic import BaseModel, ConfigDict
 from torch import Tensor, nn
 
-from rdlab.registry import Registry
+from rdlab.errors import SpecError
+from rdlab.registry import MODELS
 
-MODELS: Registry[Any] = Registry("model", group="rdlab.models")
+__all__ = [
+    "MODELS",
+    "BetaConditioned",
+    "Discriminator",
+    "VAEModel",
+    "VAEOutput",
+    "as_beta_conditioned",
+    "build_model",
+    "new_head_like",
+    "zero_last_layer",
+]
 
 
 class NoOptions(BaseModel):
@@ -138,9 +149,9 @@ def new_head_like(model: VAEModel, zero: bool = False) -> nn.Module:
 def build_model(
     name: str, data_shape: tuple[int, ...], latent_dim: int, options: dict[str, Any]
 ) -> VAEModel:
-    from rdlab.plugins import model_registry
-
-    cls = model_registry().get(name, "model.name")
+    """The VAE model plugin ``name`` for one example's ``data_shape``, options validated."""
+    cls = MODELS.get(name, "model.name")
+    if not issubclass(cls, VAEModel):
+        raise SpecError("model.name", f"{name!r} is a {cls.kind}, not a VAE model")
     opts = cls.Options(**options)
-    model: VAEModel = cls(data_shape, latent_dim, **opts.model_dump())
-    return model
+    return cls(data_shape, latent_dim, **opts.model_dump())

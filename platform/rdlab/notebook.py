@@ -146,7 +146,7 @@ def open_mlflow(
     names = [experiment] if isinstance(experiment, str) else list(experiment)
 
     def load() -> list[Source]:
-        from rdlab.track.points import fetch_points
+        from rdlab.track.points import fetch_points  # lazy: mlflow
 
         fetched = fetch_points(tracking_uri, names, filter)
         return [blobs_source(f"MLflow {', '.join(names)}", fetched.blobs, fetched.notes)]

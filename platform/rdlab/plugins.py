@@ -1,31 +1,23 @@
-"""Registry accessors that make sure the built-in plugins have registered themselves.
+"""Deprecated accessors of the plugin registries: use :mod:`rdlab.registry` directly.
 
-Built-ins register by decorator when their module is imported; outside packages register
-through entry points (group ``rdlab.models`` for models, ``rdlab.datasets``,
-``rdlab.sigma_policies``), loaded on first lookup.
+Kept only while ``train/trainer.py`` still calls :func:`model_registry` (issue 15's loop
+refactor removes that call, and then this module).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from rdlab.registry import Registry
+from rdlab.registry import DATASETS, MODELS, SIGMA_POLICIES, Registry
 
 
 def dataset_registry() -> Registry[Any]:
-    from rdlab.data import DATASETS
-
     return DATASETS
 
 
 def model_registry() -> Registry[Any]:
-    import rdlab.models  # noqa: F401  (registers the built-in model plugins)
-    from rdlab.model import MODELS
-
     return MODELS
 
 
 def sigma_registry() -> Registry[Any]:
-    from rdlab.objectives.sigma import SIGMA_POLICIES
-
     return SIGMA_POLICIES

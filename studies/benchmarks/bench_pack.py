@@ -62,7 +62,8 @@ def points() -> list[dict[str, Any]]:
 
 
 def configs(workload: str, epochs: int, pts: list[dict[str, Any]]) -> list[Any]:
-    from rdlab.config import set_path, trial_config
+    from rdlab.config import trial_config
+    from rdlab.config_io import set_path
 
     cfgs = []
     for pt in pts:

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-from rdlab.config import flatten, trial_config
+from rdlab.config import trial_config
+from rdlab.config_io import flatten
 from rdlab.evaluate import Subject
 from rdlab.train.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from rdlab.trial import Trial

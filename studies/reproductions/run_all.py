@@ -95,7 +95,7 @@ def selected(only: str | None) -> list[Reproduction]:
 
 
 def smoke(data: dict[str, Any]) -> dict[str, Any]:
-    from rdlab.config import set_path
+    from rdlab.config_io import set_path
     from rdlab.driver.runner import smoke_spec
 
     out = smoke_spec(data)
@@ -117,7 +117,7 @@ def with_pack(data: dict[str, Any], pack: int) -> dict[str, Any]:
     """``data`` with ``pack: K`` when the study driver supports it and the spec allows it
     (grid, no PatchGAN term, no β-conditioned model: a packed step draws no per-batch β)."""
     from rdlab.errors import SpecError
-    from rdlab.plugins import model_registry
+    from rdlab.registry import MODELS
     from rdlab.study.spec import SpecModel, parse_spec
 
     if pack <= 1 or "pack" not in SpecModel.model_fields or "pack" in data:
@@ -126,8 +126,7 @@ def with_pack(data: dict[str, Any], pack: int) -> dict[str, Any]:
     for path, dom in data.get("search", {}).get("space", {}).items():
         if path in ("model", "model.name"):
             names |= {str(v["name"] if isinstance(v, dict) else v) for v in dom.get("choice", [])}
-    registry = model_registry()
-    if any(getattr(registry.get(n), "beta_conditioned", False) for n in names):
+    if any(getattr(MODELS.get(n), "beta_conditioned", False) for n in names):
         return data
     if _has_adversarial(data):  # also inside search-space choices, which validation misses
         return data
@@ -154,7 +153,8 @@ def run_phase(
     phase: Phase, points: pd.DataFrame, storage: Path, args: argparse.Namespace
 ) -> tuple[PhaseRun, pd.DataFrame]:
     """Run (or reuse) one spec; its RD points, or an empty table when it was skipped."""
-    from rdlab.config import DatasetConfig, load_yaml
+    from rdlab.config import DatasetConfig
+    from rdlab.config_io import load_yaml
     from rdlab.data import build_dataset
     from rdlab.driver.runner import run_study
     from rdlab.errors import DataNotFoundError

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 from rdlab.config import DatasetConfig
-from rdlab.data import Digits, build_dataset
+from rdlab.data import build_dataset
+from rdlab.data.digits import Digits
 from rdlab.evaluate.classifier import FrechetClassifier, dataset_key, load_or_train
 from rdlab.evaluate.frechet import (
     batched_features,

@@ -5,9 +5,7 @@ token authentication on (Ray 2.60's default for local clusters), torn down with 
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -16,25 +14,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-_TOKEN = secrets.token_hex(32)
+from tests.helpers import RAY_TOKEN, free_port, venv_env
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def venv_env(**extra: str) -> dict[str, str]:
-    """This interpreter's bin first on PATH, so `python`/`ray` are the project's."""
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env["RAY_AUTH_MODE"] = "token"
-    # A fresh machine has no ~/.ray/auth_token: give the head and its clients one token.
-    env.setdefault("RAY_AUTH_TOKEN", _TOKEN)
-    env.pop("RAY_ADDRESS", None)
-    env.update(extra)
-    return env
+def ray_env(**extra: str) -> dict[str, str]:
+    """:func:`venv_env` with Ray's token authentication on, as on a real cluster, and
+    this session's token (a fresh machine has no ~/.ray/auth_token)."""
+    return venv_env(**{"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": RAY_TOKEN, **extra})
 
 
 @contextmanager
@@ -45,7 +31,7 @@ def ray_head(num_cpus: int = 2, timeout: float = 90.0) -> Iterator[str]:
     port, dash = free_port(), free_port()
     # Short temp dir: Ray's unix sockets must fit in 108 characters.
     tmp = tempfile.mkdtemp(prefix="rh", dir="/tmp")
-    env = venv_env()
+    env = ray_env()
     proc = subprocess.Popen(
         [
             ray,

@@ -12,10 +12,10 @@ import pytest
 import yaml
 from rdlab.frontier.io import read_rd_points
 
-from tests.integration.ray_head import ray_head, venv_env
+from tests.integration.ray_head import ray_env, ray_head
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 METRICS = ["rate", "mse", "nll", "nll_opt"]
 
@@ -52,7 +52,7 @@ def test_ray_job_submit_smoke_study(tmp_path: Path) -> None:
                     "--storage",
                     str(storage),
                 ],
-                env=venv_env(),
+                env=ray_env(),
                 capture_output=True,
                 text=True,
                 timeout=900,
@@ -106,7 +106,7 @@ def test_failing_trial_is_retried_then_marked_failed(tmp_path: Path) -> None:
             "--storage",
             str(tmp_path / "runs"),
         ],
-        env=venv_env(
+        env=ray_env(
             RDLAB_FAIL_IF="objective.beta=0.1", RDLAB_FAIL_LOG=str(log), PYTHONPATH=str(ROOT)
         ),
         capture_output=True,

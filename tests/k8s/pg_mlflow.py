@@ -18,7 +18,6 @@ import pwd
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from tests.helpers import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 MLFLOW_MANIFEST = REPO / "k8s" / "base" / "mlflow.yaml"
@@ -71,12 +72,6 @@ def pg_bin_dir() -> Path | None:
         return Path(os.path.realpath(found)).parent
     candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: p.parts)
     return candidates[-1].parent if candidates else None
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _run_as() -> dict[str, Any]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pg_mlflow import MlflowServer, manifest_mlflow_args, mlflow_server_args
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.server]
 
 
 def test_server_args_follow_the_manifest() -> None:

@@ -13,7 +13,7 @@ from pg_mlflow import MlflowServer
 from rdlab.frontier.io import read_rd_points
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+pytestmark = [pytest.mark.postgres, pytest.mark.ray, pytest.mark.server, pytest.mark.slow]
 
 
 def test_smoke_study_tracks_into_postgres(pg_mlflow_server: MlflowServer, tmp_path: Path) -> None:

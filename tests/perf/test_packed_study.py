@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rdlab.config import set_path, trial_config
+from rdlab.config import trial_config
+from rdlab.config_io import set_path
 from rdlab.driver.runner import run_study
 from rdlab.frontier.io import read_rd_points
 from rdlab.trial import run_trial
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 BASE: dict[str, Any] = {
     "dataset": {"name": "digits"},

@@ -30,9 +30,9 @@ from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers import ROOT, free_port, venv_env
+
 MAIN_JOB = ROOT / "studies" / "rd_frontier.py"
-BIN = Path(sys.executable).parent
 
 # A study small enough for 2 cores. Optuna-TPE with seed 2 proposes, in this order
 # (checked by test_crash_resume.py): s0001 learned_scalar without a σ floor at lr 1 — it
@@ -76,18 +76,11 @@ DIVERGING = "s0001"
 EPOCHS = 4
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def study_env(**extra: str) -> dict[str, str]:
     """The test's environment for a study process: this venv first on PATH, no cluster
     address (a local Ray head is started), Ray's token-auth default left alone."""
-    env = dict(os.environ)
-    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
-    for var in ("RAY_ADDRESS", "RAY_AUTH_MODE", "RDLAB_FAIL_IF", "RDLAB_FAIL_LOG"):
+    env = venv_env()
+    for var in ("RAY_AUTH_MODE", "RDLAB_FAIL_IF", "RDLAB_FAIL_LOG"):
         env.pop(var, None)
     env.update(extra)
     return env

@@ -28,7 +28,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rdlab.config import set_path
+from rdlab.config_io import set_path
 from rdlab.track.uri import TRACKING_SCHEMES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -125,7 +125,7 @@ def _sections() -> dict[str, set[str]]:
     """Allowed keys per mapping of the shipped spec, from the models that validate them
     (so a field another change adds is never generated as "unknown")."""
     from rdlab import config as C
-    from rdlab.plugins import dataset_registry, model_registry, sigma_registry
+    from rdlab.registry import DATASETS, MODELS, SIGMA_POLICIES
     from rdlab.study import spec as S
 
     def opts(registry: Any, name: str) -> set[str]:
@@ -133,12 +133,11 @@ def _sections() -> dict[str, set[str]]:
 
     return {
         "": set(S.SpecModel.model_fields),
-        "dataset": set(C.DatasetConfig.model_fields) | opts(dataset_registry(), "digits"),
-        "model": set(C.ModelConfig.model_fields) | opts(model_registry(), "mlp_resnet"),
+        "dataset": set(C.DatasetConfig.model_fields) | opts(DATASETS, "digits"),
+        "model": set(C.ModelConfig.model_fields) | opts(MODELS, "mlp_resnet"),
         "train": set(C.TrainConfig.model_fields),
         "objective": set(C.ObjectiveConfig.model_fields),
-        "objective.sigma": set(C.SigmaConfig.model_fields)
-        | opts(sigma_registry(), "optimal_sample"),
+        "objective.sigma": set(C.SigmaConfig.model_fields) | opts(SIGMA_POLICIES, "optimal_sample"),
         "objective.mixture": set(C.MixtureConfig.model_fields),
         "eval": set(C.EvalConfig.model_fields),
         "search": set(S.Search.model_fields),

@@ -16,7 +16,7 @@ import pytest
 from tests.reliability.harness import DIVERGING, EPOCHS, FAULT_SPEC, mlflow_runs, read_points
 from tests.reliability.scenarios import KILLED, N_TRIALS, Crash, Reference
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 SPLITS = ["test", "val"]
 # Run-specific by nature: wall-clock time, MLflow's random run ids, artifact locations.

@@ -12,7 +12,7 @@ import pytest
 
 from tests.reliability.harness import FAULT_SPEC, Study, wait_for
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 
 def test_sigint_stops_the_study_resumably(tmp_path: Path) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import http.server
 import os
-import socket
 import threading
 import time
 from pathlib import Path
@@ -19,6 +18,8 @@ from rdlab.errors import SpecError
 from rdlab.track import StudyTracker, TrackingUnavailable, check_tracking_uri, redact_uri
 from rdlab.track.uri import client as mlflow_client
 from rdlab.track.uri import split_credentials
+
+from tests.helpers import free_port
 
 SECRET = "hunter2-Z9"
 
@@ -112,9 +113,7 @@ def test_credentials_travel_as_basic_auth_and_stay_out_of_the_environment(
 def test_an_unreachable_server_is_reported_in_one_redacted_line(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()  # nobody listens on it
     t0 = time.monotonic()
     with pytest.raises(TrackingUnavailable) as err:
         StudyTracker(f"http://bob:{SECRET}@127.0.0.1:{port}", "s", retry_s=1.5)

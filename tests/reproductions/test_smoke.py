@@ -15,6 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.ray
 @pytest.mark.slow
 @pytest.mark.timeout(180)
 def test_smoke_reproduction_end_to_end(tmp_path: Path) -> None:

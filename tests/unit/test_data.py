@@ -11,6 +11,7 @@ import torch
 from rdlab.config import DatasetConfig
 from rdlab.data import DATASETS, DataSource, build_dataset
 from rdlab.data.base import split_indices
+from rdlab.data.torchvision_sets import TorchvisionSource
 from rdlab.errors import DataNotFoundError, SpecError
 
 
@@ -141,7 +142,9 @@ def test_torchvision_sets_with_empty_folder_name_the_path(
     name: str, tmp_path: Path, no_network: None
 ) -> None:
     # The expected folder exists but holds no files: loading fails the same way.
-    layout = DATASETS.get(name).layout
+    cls = DATASETS.get(name)
+    assert issubclass(cls, TorchvisionSource)
+    layout = cls.layout
     (tmp_path / layout).mkdir(parents=True)
     source = _source(name=name, root=str(tmp_path))
     with pytest.raises(DataNotFoundError) as err:

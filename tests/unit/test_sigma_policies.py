@@ -7,15 +7,11 @@ import math
 import pytest
 import torch
 from rdlab.model import VAEModel, VAEOutput, build_model
-from rdlab.objectives.sigma import (
-    LearnedPixel,
-    LearnedScalar,
-    LearnedVector,
-    SigmaPolicy,
-    Staged,
-    build_policy,
-)
-from rdlab.objectives.sigma.staged import START_GAP
+from rdlab.objectives.sigma import SigmaPolicy, build_policy
+from rdlab.objectives.sigma.learned_pixel import LearnedPixel
+from rdlab.objectives.sigma.learned_scalar import LearnedScalar
+from rdlab.objectives.sigma.learned_vector import LearnedVector
+from rdlab.objectives.sigma.staged import START_GAP, Staged
 from torch import Tensor
 from torch.distributions import Normal
 

@@ -11,7 +11,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from rdlab.config import trial_config
+from rdlab.config_io import apply_overrides, load_yaml
 from rdlab.errors import SpecError
+from rdlab.registry import DATASETS, MODELS, SEARCH_ALGORITHMS, SIGMA_POLICIES, Registry
 
 EXIT_BAD_INPUT = 2
 
@@ -88,12 +91,13 @@ def add_study_options(p: argparse.ArgumentParser) -> None:
 
 # ----------------------------------------------------------------------------- train
 def cmd_train(args: argparse.Namespace) -> int:
-    from rdlab.cli.train import run_train
-    from rdlab.config import apply_overrides, load_yaml, trial_config
+    from rdlab.cli.train import run_train  # lazy: torch, only for this command
+    from rdlab.data import check_data  # lazy: torch, only for this command
 
     data = load_yaml(args.config) if args.config else {}
     data = apply_overrides(data, args.set or [])
     cfg = trial_config(data)
+    check_data(cfg.dataset)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise SpecError("--out", f"{out} exists and is not a directory")
@@ -101,13 +105,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from rdlab.plugins import dataset_registry, model_registry, sigma_registry
-
-    for title, reg in (
-        ("models", model_registry()),
-        ("sigma policies", sigma_registry()),
-        ("datasets", dataset_registry()),
-    ):
+    registries: list[tuple[str, Registry[Any]]] = [
+        ("models", MODELS),
+        ("sigma policies", SIGMA_POLICIES),
+        ("datasets", DATASETS),
+        ("search algorithms", SEARCH_ALGORITHMS),
+    ]
+    for title, reg in registries:
         print(f"{title}:")
         for name, cls in reg.items():
             kind = getattr(cls, "kind", "")
@@ -136,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
     t.set_defaults(func=cmd_train)
 
-    m = sub.add_parser("models", help="list model, σ-policy and dataset plugins")
+    m = sub.add_parser("models", help="list the plugins: models, σ policies, datasets, searches")
     m.set_defaults(func=cmd_models)
 
     for name, register in _extra_commands():

@@ -112,7 +112,7 @@ def _check_outputs(args: argparse.Namespace) -> None:
 
 def _mlflow_source(args: argparse.Namespace) -> Source:
     # Importing MLflow takes seconds: only when an experiment is asked for.
-    from rdlab.track.points import fetch_points
+    from rdlab.track.points import fetch_points  # lazy: mlflow
 
     uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
     if not uri:

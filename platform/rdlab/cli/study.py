@@ -7,11 +7,11 @@ import argparse
 from typing import Any
 
 from rdlab.cli import add_study_options
+from rdlab.config_io import load_yaml
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from rdlab.config import load_yaml
-    from rdlab.driver.runner import run_study, smoke_spec
+    from rdlab.driver.runner import run_study, smoke_spec  # lazy: torch (plugins)
 
     data = load_yaml(args.spec)
     if args.smoke_test:
@@ -22,8 +22,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from rdlab.config import load_yaml
-    from rdlab.study.spec import describe, parse_spec
+    from rdlab.study.spec import describe, parse_spec  # lazy: torch (plugins)
 
     spec = parse_spec(load_yaml(args.spec))
     print(f"ok: {describe(spec)}")

@@ -1,43 +1,41 @@
-"""Dataset plugins; importing this package registers the built-ins."""
+"""Dataset plugins, one per file.
+
+Each module registers its source with ``@DATASETS.register(name)``;
+:data:`rdlab.registry.DATASETS` imports every public module here on its first lookup, so a
+new dataset is one new file.
+"""
 
 from __future__ import annotations
 
-from typing import Any
-
+from rdlab.config import DatasetConfig
 from rdlab.data.base import DATASETS, SPLITS, DataSource, GeneratedSource, TensorSource
-from rdlab.data.celebahq import CelebAHQ256
-from rdlab.data.digits import Digits
-from rdlab.data.hypersphere import Hypersphere
-from rdlab.data.torchvision_sets import CIFAR10, MNIST, CelebA64, FashionMNIST
-from rdlab.data.toy_manifold import ToyManifold
 
 __all__ = [
-    "CIFAR10",
     "DATASETS",
-    "MNIST",
     "SPLITS",
-    "CelebA64",
-    "CelebAHQ256",
     "DataSource",
-    "Digits",
-    "FashionMNIST",
     "GeneratedSource",
-    "Hypersphere",
     "TensorSource",
-    "ToyManifold",
     "build_dataset",
+    "check_data",
 ]
 
 
-def build_dataset(cfg: Any) -> DataSource:
-    """A DataSource from a validated :class:`rdlab.config.DatasetConfig`."""
+def build_dataset(cfg: DatasetConfig) -> DataSource:
+    """A DataSource from a validated :class:`rdlab.config.DatasetConfig` (loads nothing yet)."""
     cls = DATASETS.get(cfg.name, "dataset.name")
     opts = cls.Options(**cfg.options())
-    source: DataSource = cls(
+    return cls(
         val_fraction=cfg.val_fraction,
         test_fraction=cfg.test_fraction,
         seed=cfg.seed,
         root=cfg.root,
         **opts.model_dump(),
     )
-    return source
+
+
+def check_data(cfg: DatasetConfig) -> None:
+    """Refuse, before anything runs, a dataset whose files are missing or whose splits would
+    be empty: building a source checks both and loads nothing. This is file I/O, so it is
+    not part of config validation; the spec parser and ``rdlab train`` call it."""
+    build_dataset(cfg)

@@ -18,9 +18,10 @@ from pydantic import BaseModel, ConfigDict
 from torch import Tensor
 
 from rdlab.errors import SpecError
-from rdlab.registry import Registry
+from rdlab.registry import DATASETS
 
-DATASETS: Registry[Any] = Registry("dataset", group="rdlab.datasets")
+__all__ = ["DATASETS", "SPLITS", "DataSource", "GeneratedSource", "TensorSource"]
+
 SPLITS = ("train", "val", "test")
 
 
@@ -40,6 +41,9 @@ class DataSource(ABC):
 
     Options: ClassVar[type[BaseModel]] = NoOptions
     is_image: ClassVar[bool] = False
+    # True when the test split is carved out of the same examples by ``test_fraction``
+    # (so ``test_fraction: 0`` leaves no test split), False when it is a fixed set.
+    test_from_fraction: ClassVar[bool] = False
     shape: tuple[int, ...]
 
     def __init__(

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from rdlab.config import flatten, set_path
+from rdlab.config_io import flatten, set_path
 from rdlab.driver.lease import Lease
 from rdlab.driver.preflight import Plan, check_cluster, estimate_bytes, plan_study
 from rdlab.errors import SpecError
@@ -77,7 +77,8 @@ def smoke_spec(data: dict[str, Any]) -> dict[str, Any]:
     for path, value in SMOKE.items():
         out = set_path(out, path, value)
     if out.get("search", {}).get("algorithm") == "grid":
-        out["search"]["algorithm"] = "random"  # two random points of the same choices
+        # A grid ignores num_samples: two random points of the same choices instead.
+        out["search"]["algorithm"] = "random"
     # Sections of the wrong type are left as they are, for parse_spec to refuse by name.
     if isinstance(out.get("seeds"), list):
         out["seeds"] = out["seeds"][:1]
@@ -239,7 +240,7 @@ def _run(req: Request, plan: Plan, lease: Lease, say: Callable[[str], None]) -> 
     sink = outputs.sink(spec)
     search = dict(progress=say, optuna_url=plan.optuna_url)
     outcomes = run_search(spec, study, ctx, sink, plan.resume, **search)  # type: ignore[arg-type]
-    if spec.model.seeds and spec.search.algorithm.startswith("optuna"):
+    if spec.model.seeds and spec.algorithm.adaptive:
         reps = replicate_points(spec, outcomes)
         if reps:
             say(f"replicating {len(reps)} runs for seeds {list(spec.model.seeds)[1:]}")

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from rdlab.evaluate.lineplot import log_line_plot
 from rdlab.evaluate.pictures import Decoded, PictureData, image_grid, noisy_samples, norms
 
 if TYPE_CHECKING:
@@ -159,8 +160,6 @@ def _norms(data: PictureData, path: Path) -> Path:
 
 def _curves(data: PictureData, path: Path) -> Path:
     """σ against epoch: 004 §4.3's self-annealing of a learned σ (Pillow, see .lineplot)."""
-    from rdlab.evaluate.lineplot import log_line_plot
-
     return log_line_plot(
         data.curves,
         path,

@@ -12,7 +12,7 @@ import json
 import math
 from typing import Any
 
-from rdlab.config import flatten
+from rdlab.config_io import flatten
 
 METRIC_COLUMNS = (
     "rate",

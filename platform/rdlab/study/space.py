@@ -3,56 +3,50 @@
 A parameter is a dotted config path and a domain: ``loguniform``/``uniform``/``int`` with
 ``[low, high]``, or ``choice`` with a list; ``when: {other.path: value | [values]}`` makes
 it conditional on other parameters (e.g. ``objective.sigma.value`` only for ``fixed``).
-The Tune/Optuna adapter turns these into samplers; grid and random enumeration live here
-so they are testable without Ray.
+Each domain (:mod:`rdlab.study.domains`) samples, suggests on an Optuna trial and
+enumerates a grid; grid and random enumeration live here so they are testable without Ray.
 """
 
 from __future__ import annotations
 
 import itertools
-import math
 import random
 from dataclasses import dataclass
 from typing import Any
 
 from rdlab.errors import SpecError
+from rdlab.study.domains import DOMAINS, Domain
 
-KINDS = ("loguniform", "uniform", "int", "choice")
+KINDS = tuple(DOMAINS)
 
 
 @dataclass(frozen=True)
 class Param:
     path: str
-    kind: str
-    values: tuple[Any, ...]  # (low, high) for ranges, the options for choice
+    domain: Domain
     when: tuple[tuple[str, tuple[Any, ...]], ...] = ()
+
+    @property
+    def kind(self) -> str:
+        return self.domain.kind
+
+    @property
+    def values(self) -> tuple[Any, ...]:
+        """(low, high) for ranges, the options for choice."""
+        return self.domain.values()
 
     def active(self, assigned: dict[str, Any]) -> bool:
         return all(assigned.get(p) in vals for p, vals in self.when)
 
     def representatives(self) -> list[Any]:
-        """Values that exercise the domain's extremes (used to validate paths early)."""
-        return list(self.values)
+        return self.domain.representatives()
 
     def sample(self, rng: random.Random) -> Any:
-        lo, hi = ((*self.values, None, None))[:2]
-        if self.kind == "loguniform":
-            return math.exp(rng.uniform(math.log(lo), math.log(hi)))
-        if self.kind == "uniform":
-            return rng.uniform(lo, hi)
-        if self.kind == "int":
-            return rng.randint(lo, hi)
-        return rng.choice(self.values)
+        return self.domain.sample(rng)
 
 
 def _field(path: str) -> str:
     return f"search.space.{path}"
-
-
-def _number(v: Any, field: str) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        raise SpecError(field, f"bounds must be finite numbers, got {v!r}")
-    return float(v)
 
 
 def _parse_when(raw: Any, field: str) -> tuple[tuple[str, tuple[Any, ...]], ...]:
@@ -83,25 +77,8 @@ def parse_param(path: str, raw: Any) -> Param:
     vals = raw[kind]
     if not isinstance(vals, list) or not vals:
         raise SpecError(f"{field}.{kind}", f"must be a non-empty list, got {vals!r}")
-    if kind != "choice":
-        if len(vals) != 2:
-            raise SpecError(f"{field}.{kind}", f"must be [low, high], got {vals!r}")
-        lo, hi = (_number(v, f"{field}.{kind}") for v in vals)
-        if not lo < hi:
-            raise SpecError(f"{field}.{kind}", f"low must be < high, got [{lo}, {hi}]")
-        if kind == "loguniform" and lo <= 0:
-            raise SpecError(f"{field}.{kind}", f"low must be > 0 for loguniform, got {lo}")
-        if kind == "int":
-            if lo != int(lo) or hi != int(hi):
-                raise SpecError(f"{field}.{kind}", f"bounds must be integers, got {vals!r}")
-            vals = [int(lo), int(hi)]
-        else:
-            vals = [lo, hi]
-    else:
-        for v in vals:
-            if isinstance(v, float) and not math.isfinite(v):
-                raise SpecError(f"{field}.choice", f"values must be finite, got {v!r}")
-    return Param(path, kind, tuple(vals), _parse_when(raw.get("when"), field))
+    domain = DOMAINS[kind].parse(vals, f"{field}.{kind}")
+    return Param(path, domain, _parse_when(raw.get("when"), field))
 
 
 def parse_space(raw: Any) -> list[Param]:
@@ -145,15 +122,13 @@ def sample_point(params: list[Param], rng: random.Random) -> dict[str, Any]:
 def grid_points(params: list[Param]) -> list[dict[str, Any]]:
     """Cartesian product of ``choice`` values; inactive conditional values collapse, so a
     value of ``sigma.value`` is only crossed with ``fixed``. Order is stable."""
-    for p in params:
-        if p.kind != "choice":
-            raise SpecError(_field(p.path), f"grid search needs choice domains, got {p.kind}")
+    grids = [p.domain.grid(_field(p.path)) for p in params]  # refuses non-choice domains
     points: list[dict[str, Any]] = [{}]
-    for p in params:
+    for p, values in zip(params, grids, strict=True):
         nxt: list[dict[str, Any]] = []
         for point in points:
             if p.active(point):
-                nxt += [{**point, p.path: v} for v in p.values]
+                nxt += [{**point, p.path: v} for v in values]
             else:
                 nxt.append(point)
         points = nxt

@@ -1,6 +1,8 @@
 """The study spec (DESIGN §5): a base trial config plus search, resources and failure
 policy — validated in full before Ray starts. Every error names its field, e.g.
-``search.scheduler: ASHA needs a single objective …``.
+``search.scheduler: ASHA needs a single objective …``. The search algorithm is a plugin
+(:mod:`rdlab.study.algorithm`): its name is looked up in the registry and its options,
+``search.options``, validated by its own model.
 """
 
 from __future__ import annotations
@@ -10,13 +12,17 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from rdlab.config import TrialConfig, get_path, set_path, spec_error_from_pydantic, trial_config
+from rdlab.config import TrialConfig, trial_config
+from rdlab.config_io import get_path, set_path
+from rdlab.data import check_data
 from rdlab.errors import SpecError
-from rdlab.study.space import Param, grid_points, parse_space
+from rdlab.registry import SEARCH_ALGORITHMS
+from rdlab.study.algorithm import SearchAlgorithm, SearchRequest, Target
+from rdlab.study.space import Param, parse_space
+from rdlab.validation import checked_options, lookup, spec_error_from_pydantic
 
-ALGORITHMS = ("optuna-tpe", "optuna-nsga2", "grid", "random")
 # Metrics a study can optimise: the per-split values every trial reports (DESIGN §2).
 METRICS = ("rate", "mse", "nll", "nll_opt", "elbo", "bpd", "loss", "log_sigma_x")
 TRIAL_KEYS = ("dataset", "model", "train", "objective", "eval")
@@ -50,7 +56,8 @@ class Scheduler(_Strict):
 
 
 class Search(_Strict):
-    algorithm: Literal["optuna-tpe", "optuna-nsga2", "grid", "random"] = "optuna-tpe"
+    algorithm: str = "optuna-tpe"  # a name in rdlab.registry.SEARCH_ALGORITHMS
+    options: dict[str, Any] = Field(default_factory=dict)  # the algorithm's own options
     objectives: tuple[Objective, ...] = (
         Objective(metric="rate", mode="min"),
         Objective(metric="nll_opt", mode="min"),
@@ -66,6 +73,24 @@ class Search(_Strict):
         if not 1 <= len(v) <= 2:
             raise ValueError(f"give one or two objectives, got {len(v)}")
         return v
+
+    @model_validator(mode="before")
+    @classmethod
+    def _algorithm_options(cls, data: Any) -> Any:
+        """Resolve the algorithm and normalise its options (unknown ones are refused)."""
+        if not isinstance(data, dict):
+            return data
+        name = data.get("algorithm", cls.model_fields["algorithm"].default)
+        options = data.get("options") or {}
+        if not isinstance(name, str) or not isinstance(options, dict):
+            return data  # the fields' own type checks name them
+        algorithm = lookup(SEARCH_ALGORITHMS, name, "algorithm")
+        opts = checked_options(algorithm.Options, options, name, prefix="options.")
+        return {**data, "options": opts.model_dump(mode="json")}
+
+    def make_algorithm(self) -> SearchAlgorithm:
+        cls = SEARCH_ALGORITHMS.get(self.algorithm, "search.algorithm")
+        return cls(cls.Options.model_validate(self.options))
 
 
 class Resources(_Strict):
@@ -93,7 +118,7 @@ class SpecModel(_Strict):
     train: dict[str, Any] = Field(default_factory=dict)
     objective: dict[str, Any] = Field(default_factory=dict)
     eval: dict[str, Any] = Field(default_factory=dict)
-    search: Search = Search()
+    search: Search = Field(default_factory=Search)  # built on use: it looks up a plugin
     seeds: tuple[int, ...] = ()
     resources: Resources = Resources()
     max_concurrent: int = Field(2, ge=1, le=10000)
@@ -137,6 +162,7 @@ class StudySpec:
     model: SpecModel
     base: dict[str, Any]  # YAML-shaped base trial config
     base_config: TrialConfig
+    algorithm: SearchAlgorithm
     params: list[Param] = field(default_factory=list)
 
     @property
@@ -151,25 +177,50 @@ class StudySpec:
     def multi_objective(self) -> bool:
         return len(self.search.objectives) > 1
 
+    def request(self, state_url: str | None = None) -> SearchRequest:
+        """What the search algorithm builds the search from."""
+        s = self.search
+        return SearchRequest(
+            study=self.name,
+            params=tuple(self.params),
+            targets=tuple(Target(o.key, o.mode) for o in s.objectives),
+            num_samples=s.num_samples,
+            seed=s.seed,
+            seeds=self.model.seeds,
+            state_url=state_url,
+        )
 
-def _check_point(base: dict[str, Any], point: dict[str, Any], field_name: str) -> None:
+
+def _check_point(base: dict[str, Any], point: dict[str, Any], field_name: str) -> TrialConfig:
     data = base
     for path, value in point.items():
         data = set_path(data, path, value)
     try:
-        trial_config(data)
+        return trial_config(data)
     except SpecError as err:
         # A path that is not a config field shows as an unknown key at that path.
         raise SpecError(field_name, err.message if err.field in field_name else str(err)) from None
 
 
-def _validate_space(base: dict[str, Any], params: list[Param]) -> None:
+def _validate_space(base: dict[str, Any], params: list[Param], checked: set[str]) -> None:
     """Every value a parameter can take must give a valid trial config (unknown paths,
-    unknown plugin names in a choice, out-of-range bounds are caught here, before Ray)."""
+    unknown plugin names in a choice, out-of-range bounds, a dataset whose files are
+    missing are caught here, before Ray). ``checked``: datasets whose files were checked."""
     for p in params:
         cond = {dep: vals[0] for dep, vals in p.when}
         for v in p.representatives():
-            _check_point(base, {**cond, p.path: v}, f"search.space.{p.path}")
+            field_name = f"search.space.{p.path}"
+            cfg = _check_point(base, {**cond, p.path: v}, field_name)
+            if _data_key(cfg) not in checked:
+                checked.add(_data_key(cfg))
+                try:
+                    check_data(cfg.dataset)
+                except SpecError as err:
+                    raise SpecError(field_name, str(err)) from None
+
+
+def _data_key(cfg: TrialConfig) -> str:
+    return repr(sorted(cfg.dataset.flat().items()))
 
 
 def _check_finite(node: Any, path: str) -> None:
@@ -195,18 +246,19 @@ def parse_spec(data: Any) -> StudySpec:
         raise spec_error_from_pydantic(err, SpecModel) from None
     base = {k: data[k] for k in TRIAL_KEYS if k in data}
     base_config = trial_config(base)
+    check_data(base_config.dataset)
     s = model.search
+    algorithm = s.make_algorithm()
     params = parse_space(s.space)
-    if not params and s.algorithm in ("optuna-tpe", "optuna-nsga2", "random"):
+    if not params and algorithm.needs_space:
         raise SpecError("search.space", f"is empty; {s.algorithm} needs at least one parameter")
     for p in params:
         if p.path.split(".")[0] not in TRIAL_KEYS:
             raise SpecError(
                 f"search.space.{p.path}", f"must be a path under {', '.join(TRIAL_KEYS)}"
             )
-    _validate_space(base, params)
-    if s.algorithm == "grid":
-        grid_points(params)  # refuses non-choice domains
+    _validate_space(base, params, checked={_data_key(base_config)})
+    algorithm.check(params)
     if s.scheduler is not None and len(s.objectives) > 1:
         raise SpecError(
             "search.scheduler",
@@ -214,25 +266,30 @@ def parse_spec(data: Any) -> StudySpec:
             "single objective; with two objectives every trial must finish for "
             "the frontier to be fair. Remove the scheduler or one objective",
         )
-    if s.scheduler is not None and s.algorithm == "grid":
-        pass  # ASHA with a grid is fine: stopped points are marked stopped_early
-    _check_pack(model, base, params)
+    if s.scheduler is not None and not algorithm.supports_scheduler:
+        raise SpecError("search.scheduler", f"{s.algorithm} cannot run under a scheduler")
+    _check_pack(model, base, params, algorithm)
     if model.seeds and any(p.path == "train.seed" for p in params):
         raise SpecError("seeds", "train.seed is also a search parameter; use one or the other")
-    return StudySpec(model=model, base=base, base_config=base_config, params=params)
+    return StudySpec(
+        model=model, base=base, base_config=base_config, algorithm=algorithm, params=params
+    )
 
 
-def _check_pack(model: SpecModel, base: dict[str, Any], params: list[Param]) -> None:
-    """``pack > 1`` needs every trial known up front (grid/random) and all finishing
-    together (no ASHA). Anything else packs: members the vmapped engine cannot batch (a
-    PatchGAN term, a β-conditioned model) train one after another in the same loop."""
+def _check_pack(
+    model: SpecModel, base: dict[str, Any], params: list[Param], algorithm: SearchAlgorithm
+) -> None:
+    """``pack > 1`` needs every trial known up front (a non-adaptive algorithm) and all
+    finishing together (no ASHA). Anything else packs: members the vmapped engine cannot
+    batch (a PatchGAN term, a β-conditioned model) train one after another in one loop."""
     if model.pack == 1:
         return
     s = model.search
-    if s.algorithm.startswith("optuna"):
+    if algorithm.adaptive:
+        upfront = [n for n, cls in SEARCH_ALGORITHMS.items() if not cls.adaptive]
         raise SpecError(
             "pack",
-            f"packing needs search.algorithm grid or random, got {s.algorithm}: Optuna "
+            f"packing needs search.algorithm {' or '.join(upfront)}, got {s.algorithm}: it "
             "proposes one trial at a time from the results so far; use pack: 1",
         )
     if s.scheduler is not None:
@@ -242,7 +299,7 @@ def _check_pack(model: SpecModel, base: dict[str, Any], params: list[Param]) -> 
 def describe(spec: StudySpec) -> str:
     s = spec.search
     objs = ", ".join(f"{o.mode} {o.key}" for o in s.objectives)
-    size = len(grid_points(spec.params)) if s.algorithm == "grid" else s.num_samples
+    size = spec.algorithm.size(spec.request())
     reps = max(1, len(spec.model.seeds))
     return (
         f"study {spec.name}: {s.algorithm}, {size} configurations × {reps} seed(s), "

@@ -17,7 +17,7 @@ from rdlab.config import TrialConfig
 from rdlab.data import DataSource, build_dataset
 from rdlab.model import Discriminator, VAEModel, build_model
 from rdlab.objectives.sigma import SigmaPolicy, build_policy
-from rdlab.plugins import model_registry
+from rdlab.registry import MODELS
 from rdlab.train.hooks import STATUS_OK, MemberRecord, TrainResult
 from rdlab.train.metrics import evaluate_split
 
@@ -62,7 +62,8 @@ class Member:
         self.disc: Discriminator | None = None
         adv = cfg.objective.adversarial
         if adv.weight > 0:
-            dcls = model_registry().get(adv.discriminator, "objective.adversarial.discriminator")
+            dcls = MODELS.get(adv.discriminator, "objective.adversarial.discriminator")
+            assert issubclass(dcls, Discriminator)  # the config checked its kind
             self.disc = dcls(self.data.shape, channels=adv.channels).to(device)
         self.epoch = 0
         self.history: list[dict[str, float]] = []

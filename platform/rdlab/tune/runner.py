@@ -20,16 +20,17 @@ from typing import Any
 import ray
 from ray import tune
 from ray.tune import Callback
+from ray.tune.schedulers import ASHAScheduler
 
 from rdlab.config import trial_config
 from rdlab.errors import SpecError
 from rdlab.frontier.rows import trial_rows
 from rdlab.storage import Storage, is_no_space
+from rdlab.study.algorithm import SearchPlan
 from rdlab.study.spec import StudySpec
 from rdlab.tune.outcome import TrialOutcome, outcomes_from_result
 from rdlab.tune.pack import packed_space
 from rdlab.tune.runtime import runtime_env
-from rdlab.tune.search import build_scheduler, build_search
 from rdlab.tune.trainable import StudyContext, resolve, run_trial
 
 EXPERIMENT = "search"
@@ -320,12 +321,15 @@ def run_search(
         raise SpecError("--resume", f"nothing to resume: no Tune experiment at {exp_uri}")
     else:
         resume = False
-        if points is None:
-            alg, space, num_samples = build_search(spec, optuna_url)
-            if spec.model.pack > 1:  # grid/random points → packs (rdlab.tune.pack)
-                space = packed_space(spec, space)
-        else:
-            alg, space, num_samples = None, {"point": tune.grid_search(points)}, 1
+        plan = (
+            spec.algorithm.build(spec.request(optuna_url))
+            if points is None
+            else SearchPlan(points=tuple(points))
+        )
+        alg, num_samples = plan.searcher, plan.num_samples
+        space = {} if alg is not None else {"point": tune.grid_search(list(plan.points))}
+        if alg is None and spec.model.pack > 1:  # points → packs (rdlab.tune.pack)
+            space = packed_space(spec, space)
         first = spec.search.objectives[0]
         tuner = tune.Tuner(
             trainable,
@@ -384,6 +388,22 @@ def run_search(
         err = None if r.error is None else str(r.error).strip().splitlines()[-1][:500]
         outcomes += outcomes_from_result(tid, r.config or {}, m, err)
     return outcomes
+
+
+def build_scheduler(spec: StudySpec) -> ASHAScheduler | None:
+    """ASHA on the first objective when the spec asks for it (``search.scheduler``)."""
+    sch = spec.search.scheduler
+    if sch is None:
+        return None
+    obj = spec.search.objectives[0]
+    max_t = int(spec.base_config.train.epochs) + 1  # +1: the final-evaluation report
+    return ASHAScheduler(
+        metric=obj.key,
+        mode=obj.mode,
+        max_t=max_t,
+        grace_period=min(sch.grace_period, max_t),
+        reduction_factor=sch.reduction_factor,
+    )
 
 
 def outcome_rows(spec: StudySpec, out: TrialOutcome) -> list[dict[str, Any]]:

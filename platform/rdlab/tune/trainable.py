@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rdlab.config import TrialConfig, set_path, trial_config
+from rdlab.config import TrialConfig, trial_config
+from rdlab.config_io import set_path
 from rdlab.evaluate import ShippedClassifier
 from rdlab.frontier.dataset import POINTS_DIR, trial_file_name
 from rdlab.frontier.io import trial_points_bytes

@@ -1,31 +1,20 @@
-"""σ policies (DESIGN §3), one per file; importing this package registers them all."""
+"""σ policies (DESIGN §3), one per file.
+
+Each module registers its policy with ``@SIGMA_POLICIES.register(name)``;
+:data:`rdlab.registry.SIGMA_POLICIES` imports every public module here on its first
+lookup, so a new policy is one new file (the contract suites in :mod:`rdlab.testing`
+run it over every model).
+"""
 
 from __future__ import annotations
 
 from rdlab.objectives.sigma.base import SIGMA_POLICIES, SigmaPolicy
-from rdlab.objectives.sigma.fixed import Fixed
-from rdlab.objectives.sigma.learned_pixel import LearnedPixel
-from rdlab.objectives.sigma.learned_scalar import LearnedScalar
-from rdlab.objectives.sigma.learned_vector import LearnedVector
-from rdlab.objectives.sigma.optimal_global import OptimalGlobal
-from rdlab.objectives.sigma.optimal_sample import OptimalSample
-from rdlab.objectives.sigma.staged import Staged
 
-__all__ = [
-    "SIGMA_POLICIES",
-    "Fixed",
-    "LearnedPixel",
-    "LearnedScalar",
-    "LearnedVector",
-    "OptimalGlobal",
-    "OptimalSample",
-    "SigmaPolicy",
-    "Staged",
-]
+__all__ = ["SIGMA_POLICIES", "SigmaPolicy", "build_policy"]
 
 
 def build_policy(name: str, min_log_sigma: float | None, options: dict[str, object]) -> SigmaPolicy:
+    """The σ policy ``name`` with its options validated (an unknown option is an error)."""
     cls = SIGMA_POLICIES.get(name, "objective.sigma.policy")
     opts = cls.Options(**options)
-    policy: SigmaPolicy = cls(min_log_sigma=min_log_sigma, **opts.model_dump())
-    return policy
+    return cls(min_log_sigma=min_log_sigma, **opts.model_dump())

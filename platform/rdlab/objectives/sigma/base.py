@@ -9,7 +9,7 @@ different policies compare. All policies take ``min_log_sigma``, a soft floor
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 from pydantic import BaseModel, ConfigDict
@@ -17,9 +17,9 @@ from torch import Tensor, nn
 
 from rdlab.model import VAEModel, VAEOutput
 from rdlab.objectives.terms import gaussian_nll, soft_floor
-from rdlab.registry import Registry
+from rdlab.registry import SIGMA_POLICIES
 
-SIGMA_POLICIES: Registry[Any] = Registry("sigma policy", group="rdlab.sigma_policies")
+__all__ = ["SIGMA_POLICIES", "ErrorTracker", "NoOptions", "SigmaPolicy"]
 
 
 class NoOptions(BaseModel):
