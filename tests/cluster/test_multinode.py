@@ -31,7 +31,7 @@ from tests.cluster.harness import (
 )
 from tests.helpers import ROOT, wait_for
 
-pytestmark = [pytest.mark.slow, pytest.mark.cluster]
+pytestmark = [pytest.mark.ray, pytest.mark.server, pytest.mark.postgres, pytest.mark.slow]
 
 K8S_TESTS = ROOT / "tests" / "k8s"
 

@@ -30,7 +30,6 @@ def _free_port() -> int:
 def moto_endpoint() -> Iterator[str]:
     """``http://127.0.0.1:PORT`` of a moto server started for this session; the AWS
     variables pyarrow reads point at it while the session runs."""
-    pytest.importorskip("moto.server")
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen(

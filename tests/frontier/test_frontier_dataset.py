@@ -271,6 +271,7 @@ def test_projection_and_filters(tmp_path: Path) -> None:
     assert sorted(set(val["trial_id"])) == ["t1", "t4"] and len(val) == 6
 
 
+@pytest.mark.server
 def test_dataset_on_s3(s3_prefix: str) -> None:
     uri = f"{s3_prefix}/runs/study"
     data = RDDataset.open(uri)
@@ -289,6 +290,7 @@ def test_dataset_on_s3(s3_prefix: str) -> None:
     assert set(one["trial_id"]) == {"t0"}
 
 
+@pytest.mark.server
 def test_migration_on_s3(s3_prefix: str, tmp_path: Path) -> None:
     storage = Storage.parse(f"{s3_prefix}/old")
     local = write_rd_points(trial_rows("a") + trial_rows("b"), tmp_path / LEGACY_FILE)

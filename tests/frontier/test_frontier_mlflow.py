@@ -18,7 +18,7 @@ from rdlab.track.points import fetch_points, log_trial_points
 
 from tests.reliability.harness import mlflow_server
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.server, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

@@ -128,6 +128,7 @@ def test_sources_of_every_kind_read_alike(tmp_path: Path) -> None:
         expand([str(tmp_path / "nope*")])
 
 
+@pytest.mark.server
 def test_study_folders_on_s3_and_outputs_there(
     s3_prefix: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -23,7 +23,7 @@ from tests.reliability.harness import (
     wait_for,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 TINY: dict[str, Any] = {
     "dataset": {"name": "digits"},
