@@ -117,6 +117,7 @@ class Study:
         name: str = "driver",
     ) -> None:
         self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
         self.storage = workdir / "runs"
         self.spec_path = workdir / "spec.yaml"
         spec = {**spec, "callbacks": [*spec.get("callbacks", []), "tests.hooks:ProgressMarks"]}

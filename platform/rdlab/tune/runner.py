@@ -7,6 +7,7 @@ interrupted study with ``Tuner.restore`` without re-running finished trials.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import sys
@@ -216,6 +217,35 @@ def _short(v: Any) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
+class _OneLineErrors(logging.Filter):
+    """Ray Tune logs a failed trial (and a failed state save) with its whole traceback on
+    the driver's stderr. The study's progress line already names the trial and its error's
+    last line, and the full trace stays in the trial's ``error.txt`` in the storage; the
+    record keeps its message and loses the traceback, so a full disk or a failing trial
+    reads as a few lines, not pages."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info or record.exc_text:
+            first = record.exc_info[1] if record.exc_info else None
+            if first is not None:  # a remote error's text carries its traceback: last line
+                lines = [ln for ln in str(first).strip().splitlines() if ln.strip()]
+                record.msg = (
+                    f"{record.getMessage()}: {lines[-1] if lines else type(first).__name__}"
+                )
+                record.args = ()
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def _quiet_tracebacks() -> None:
+    """On the handlers Ray's loggers write through (a logger's own filters would miss the
+    records of its children, ``ray.tune.execution.tune_controller`` and the like)."""
+    for name in ("ray", ""):
+        for handler in logging.getLogger(name).handlers:
+            if not any(isinstance(f, _OneLineErrors) for f in handler.filters):
+                handler.addFilter(_OneLineErrors())
+
+
 def _keep_credentials_out_of_runtime_envs() -> None:
     """Ray Tune copies the driver's AWS_* credentials into every trial actor's runtime_env,
     and Ray's runtime-env agent logs runtime_envs in plain text (runtime_env_agent.log).
@@ -294,6 +324,7 @@ def run_search(
     """
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     _keep_credentials_out_of_runtime_envs()
+    _quiet_tracebacks()
     # Per-epoch checkpoints of small trials are frequent by design; the warning is noise.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     res = spec.model.resources
