@@ -20,6 +20,8 @@ from torch import nn
 VECTOR = (2,)
 IMAGES = ((1, 8, 8), (1, 28, 28), (3, 32, 32))
 SHAPES = (VECTOR, *IMAGES)
+# Discriminators also run at 64×64 and 256×256 (002's CelebA-HQ): the patch map scales.
+DISC_IMAGES = (*IMAGES, (3, 64, 64), (3, 256, 256))
 LATENT = 3
 BATCH = 4
 EPOCHS = 4  # what policies are told at setup (staged switches at epoch 2)
@@ -53,7 +55,7 @@ MODELS: list[ModelCase] = [
     ModelCase("multirate_mlp", {"hidden": 32, "blocks": 1}),
     ModelCase("conv", {"channels": 8, "blocks_per_stage": 1}, shapes=IMAGES),
     ModelCase("resnet_v2", {"channels": 8, "blocks_per_stage": 1}, shapes=IMAGES),
-    ModelCase("patchgan", {"channels": 8}, shapes=IMAGES),  # a discriminator
+    ModelCase("patchgan", {"channels": 8}, shapes=DISC_IMAGES),  # a discriminator
 ]
 
 

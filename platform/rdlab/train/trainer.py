@@ -116,7 +116,7 @@ class Trainer:
 
             dcls = model_registry().get(adv.discriminator, "objective.adversarial.discriminator")
             self.disc = dcls(self.data.shape, channels=adv.channels).to(self.device)
-            self.disc_opt = torch.optim.Adam(self.disc.parameters(), lr=adv.lr, betas=(0.5, 0.999))
+            self.disc_opt = torch.optim.Adam(self.disc.parameters(), lr=adv.lr, betas=adv.betas)
         self._beta_rng: torch.Generator | None = None  # per-batch β (multi-rate VAE only)
         self._log_beta_range = (0.0, 0.0)
         self.epoch = 0
