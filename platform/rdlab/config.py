@@ -49,6 +49,11 @@ class DatasetConfig(_Plugin):
     test_fraction: float = Field(0.1, ge=0.0, lt=1.0)
     seed: int = 0
     root: str | None = None  # where torchvision-style datasets live; never downloaded
+    # Discrete data (a dataset with ``levels``): add uniform noise over each value's bin to
+    # the training batches, so the decoder is fit as a density of the data it is scored on
+    # (likelihood metrics are always dequantised; rdlab.data.base). No effect on generated
+    # data. False trains on the raw values, as the seed papers do.
+    dequantize_train: bool = True
 
 
 class ModelConfig(_Plugin):

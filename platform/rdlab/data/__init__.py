@@ -38,6 +38,7 @@ def build_dataset(cfg: Any) -> DataSource:
         test_fraction=cfg.test_fraction,
         seed=cfg.seed,
         root=cfg.root,
+        dequantize_train=cfg.dequantize_train,
         **opts.model_dump(),
     )
     return source
