@@ -1,7 +1,10 @@
 """Per-split metrics in DESIGN §2's units (nats per example, sums over dimensions).
 
 ``mse`` = Σ_d (x_d − μ_d)²; ``nll`` under the trial's own σ policy; ``nll_opt`` with one
-shared σ*² = mse / D fitted on the split; ``elbo`` = −(nll + R); images: ``bpd``.
+shared σ*² = mse / D fitted on the split; ``elbo`` = −(nll + R); discrete data: ``bpd``
+(:func:`bits_per_dim`, with the dataset's own bin width); learned σ: ``sigma_gap``
+(:func:`sigma_gap`). Discrete splits arrive dequantised (``DataSource.likelihood_split``),
+so every metric of a split is one pass over the same dequantised data.
 """
 
 from __future__ import annotations
@@ -40,8 +43,18 @@ def step_sums(t: LossTerms, x: Tensor) -> Tensor:
     )
 
 
-def summarise(sums: dict[str, float], dim: int, is_image: bool) -> dict[str, float]:
-    """Turn summed per-example quantities into the reported per-example means."""
+def summarise(
+    sums: dict[str, float],
+    dim: int,
+    bin_width: float | None = None,
+    learned_sigma: bool = False,
+) -> dict[str, float]:
+    """Turn summed per-example quantities into the reported per-example means.
+
+    ``bin_width``: the width Δ of a value's bin when the data are dequantised discrete
+    values (then ``bpd`` is reported), else None. ``learned_sigma``: the policy's σ is a
+    learned parameter or head (then ``sigma_gap`` is reported).
+    """
     n = max(sums["n"], 1.0)
     m = {k: sums[k] / n for k in SUM_KEYS if k != "n" and k in sums}
     out = {
@@ -57,21 +70,49 @@ def summarise(sums: dict[str, float], dim: int, is_image: bool) -> dict[str, flo
     for k in ("kl_g", "kl_i", "l1", "adv"):
         if k in m:
             out[k] = m[k]
-    if is_image:
-        out["bpd"] = bits_per_dim(out["nll"] + out["rate"], dim)
+    if bin_width is not None:
+        out["bpd"] = bits_per_dim(out["nll"] + out["rate"], dim, bin_width)
+    if learned_sigma:
+        out["sigma_gap"] = sigma_gap(out["log_sigma_x"], out["mse"], dim)
     return out
 
 
-def bits_per_dim(neg_elbo: float, dim: int) -> float:
-    """((nll + R)/D + ln 256)/ln 2: data in [0, 1] seen as 8-bit values (DESIGN §2)."""
-    return (neg_elbo / dim + math.log(256.0)) / math.log(2.0)
+def bits_per_dim(neg_elbo: float, dim: int, bin_width: float) -> float:
+    """((nll + R)/D − ln Δ)/ln 2 for data dequantised over bins of width Δ.
+
+    A discrete value's probability is at least the density's mass on its bin, so
+    −log₂ P(x)/D ≤ (−ELBO/D − ln Δ)/ln 2 with the ELBO of the dequantised data (nats). Δ is
+    the dataset's (rdlab.data.base): 1/16 on digits (17 levels: + 4 bits), 1/255 on 8-bit
+    images scaled k/255 (+ log₂ 255 ≈ 7.994 bits; DESIGN §2's ln 256 is the same bound for
+    data scaled k/256).
+    """
+    return (neg_elbo / dim - math.log(bin_width)) / math.log(2.0)
+
+
+def sigma_gap(log_sigma: float, sq_err: float, dim: int) -> float:
+    """log σ_learned − log σ*, σ*² = mse/D: how far a learned σ is from its own model's
+    closed-form optimum on the data (003 eq. 10). ``log_sigma`` is the mean of log σ over
+    examples and dimensions, i.e. the log of the geometric mean σ for per-pixel and
+    input-dependent σ. 0: calibrated; > 0: σ lags above the model's error (the model's
+    reconstructions are under-weighted against the rate)."""
+    return log_sigma - 0.5 * math.log(max(sq_err / dim, 1e-300))
 
 
 @torch.no_grad()
 def evaluate_split(
-    model: VAEModel, policy: SigmaPolicy, x: Tensor, batch_size: int, is_image: bool, seed: int = 0
+    model: VAEModel,
+    policy: SigmaPolicy,
+    x: Tensor,
+    batch_size: int,
+    bin_width: float | None = None,
+    seed: int = 0,
 ) -> dict[str, float]:
-    """One pass over a split with z ~ q(z|x), RNG forked so training's stream is untouched."""
+    """One pass over a split with z ~ q(z|x), RNG forked so training's stream is untouched.
+
+    ``x``: the split as likelihood metrics see it (dequantised for discrete data, with
+    ``bin_width`` its bins' width; None for continuous data). The end-of-trial evaluation
+    calls this same function, so the per-epoch and final metrics agree in definition.
+    """
     was_training = model.training
     model.eval()
     policy.eval()
@@ -94,5 +135,8 @@ def evaluate_split(
     n = float(x.shape[0])
     dim = int(x[0].numel())
     return summarise(
-        {"n": n, "nll": s[0], "rate": s[1], "sq_err": s[2], "log_sigma": s[3]}, dim, is_image
+        {"n": n, "nll": s[0], "rate": s[1], "sq_err": s[2], "log_sigma": s[3]},
+        dim,
+        bin_width,
+        learned_sigma=policy.learned,
     )

@@ -52,6 +52,7 @@ from rdlab.objectives.loss import compose
 from rdlab.objectives.sigma.base import SigmaPolicy
 from rdlab.train.checkpoint import checkpoint_due
 from rdlab.train.metrics import SUM_KEYS, step_sums, summarise
+from rdlab.train.optim import build_optimizer
 from rdlab.train.trainer import (
     STATUS_DIVERGED,
     STATUS_OK,
@@ -224,7 +225,9 @@ class PackedTrainer:
         self.groups = self._groups()
         self.loss_groups = self._loss_groups()
         self.betas = torch.tensor([m.cfg.objective.beta for m in self.members], device=self.device)
-        self.opt = torch.optim.Adam(self._opt_params(), lr=lead.cfg.train.lr, **_fused(self.device))
+        self.opt = build_optimizer(
+            self.params.values(), self._sigma_params(), lead.cfg.train.lr, **_fused(self.device)
+        )
         self.status: list[str | None] = [None] * self.k
         self.diverged_at: list[int | None] = [None] * self.k
         self.wall_s = 0.0
@@ -315,13 +318,22 @@ class PackedTrainer:
                 feats[:g],
             )
 
-    def _opt_params(self) -> list[Tensor]:
-        out = list(self.params.values())
+    def _sigma_params(self) -> list[tuple[list[Tensor], float | None]]:
+        """σ parameters by learning rate: a vmapped group's stacked tensors at the lr its
+        members share (same σ options), a looped member's own groups as they are."""
+        out: list[tuple[list[Tensor], float | None]] = []
         for g in self.groups:
-            if g.call is not None:
-                out += list(g.params.values())
-            else:
-                out += [p for k in g.members for p in self.members[k].policy.parameters()]
+            if g.call is None:
+                out += [
+                    (list(ps), lr)
+                    for k in g.members
+                    for ps, lr in self.members[k].policy.sigma_parameters()
+                ]
+                continue
+            lead = self.members[g.members[0]].policy
+            names = {id(p): n for n, p in lead.named_parameters()}
+            for ps, lr in lead.sigma_parameters():
+                out.append(([g.params[f"policy.{names[id(p)]}"] for p in ps], lr))
         return out
 
     # ------------------------------------------------------------------ training
@@ -432,7 +444,7 @@ class PackedTrainer:
                 out.append(None)
                 continue
             m.policy.end_epoch(self.epoch)
-            out.append(summarise(sums, self.data.dim, self.data.is_image))
+            out.append(summarise(sums, self.data.dim, self.data.train_bin_width, m.policy.learned))
         return out
 
     # ------------------------------------------------------------------ checkpoints

@@ -37,6 +37,7 @@ from rdlab.train.checkpoint import (
     save_checkpoint,
 )
 from rdlab.train.metrics import SUM_KEYS, evaluate_split, step_sums, summarise
+from rdlab.train.optim import build_optimizer
 
 STATUS_OK, STATUS_DIVERGED = "ok", "diverged"
 BETA_SALT = 4_409  # the multi-rate VAE's β stream, apart from the data's (seed, epoch) stream
@@ -104,10 +105,11 @@ class Trainer:
         self.policy: SigmaPolicy = build_policy(sig.policy, sig.min_log_sigma, sig.options())
         self.policy.setup(self.model, cfg.train.epochs)
         self.policy.to(self.device)
-        params = list(self.model.parameters()) + list(self.policy.parameters())
         # foreach: one multi-tensor kernel per update step instead of ~10 ops per parameter;
         # the same arithmetic, bit for bit (issue 8 measured it; CPU's default is per-tensor).
-        self.opt = torch.optim.Adam(params, lr=cfg.train.lr, foreach=True)
+        self.opt = build_optimizer(
+            self.model.parameters(), self.policy.sigma_parameters(), cfg.train.lr, foreach=True
+        )
         self.disc: Discriminator | None = None
         self.disc_opt: torch.optim.Optimizer | None = None
         adv = cfg.objective.adversarial
@@ -237,7 +239,7 @@ class Trainer:
         if not all(map(_isfinite, sums.values())) or not self._params_finite():
             return None
         self.policy.end_epoch(self.epoch)
-        return summarise(sums, self.data.dim, self.data.is_image)
+        return summarise(sums, self.data.dim, self.data.train_bin_width, self.policy.learned)
 
     def _params_finite(self) -> bool:
         return all(bool(torch.isfinite(p).all()) for p in self.model.parameters())
@@ -251,9 +253,9 @@ class Trainer:
         return evaluate_split(
             self.model,
             self.policy,
-            self.data.split(split),
+            self.data.likelihood_split(split),
             self.cfg.train.eval_batch_size,
-            self.data.is_image,
+            self.data.bin_width,
             seed=self.cfg.train.seed + 7919,
         )
 
