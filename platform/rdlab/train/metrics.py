@@ -3,8 +3,9 @@
 ``mse`` = Σ_d (x_d − μ_d)²; ``nll`` under the trial's own σ policy; ``nll_opt`` with one
 shared σ*² = mse / D fitted on the split; ``elbo`` = −(nll + R); discrete data: ``bpd``
 (:func:`bits_per_dim`, with the dataset's own bin width); learned σ: ``sigma_gap``
-(:func:`sigma_gap`). Discrete splits arrive dequantised (``DataSource.likelihood_split``),
-so every metric of a split is one pass over the same dequantised data.
+(:func:`log_sigma_optimum`), on evaluated splits. Discrete splits arrive dequantised
+(``DataSource.likelihood_split``), so every metric of a split is one pass over the same
+dequantised data.
 """
 
 from __future__ import annotations
@@ -47,13 +48,13 @@ def summarise(
     sums: dict[str, float],
     dim: int,
     bin_width: float | None = None,
-    learned_sigma: bool = False,
+    log_sigma_star: float | None = None,
 ) -> dict[str, float]:
     """Turn summed per-example quantities into the reported per-example means.
 
     ``bin_width``: the width Δ of a value's bin when the data are dequantised discrete
-    values (then ``bpd`` is reported), else None. ``learned_sigma``: the policy's σ is a
-    learned parameter or head (then ``sigma_gap`` is reported).
+    values (then ``bpd`` is reported), else None. ``log_sigma_star``: log σ* of the split
+    for a learned σ (:func:`log_sigma_optimum`; then ``sigma_gap`` is reported).
     """
     n = max(sums["n"], 1.0)
     m = {k: sums[k] / n for k in SUM_KEYS if k != "n" and k in sums}
@@ -72,8 +73,8 @@ def summarise(
             out[k] = m[k]
     if bin_width is not None:
         out["bpd"] = bits_per_dim(out["nll"] + out["rate"], dim, bin_width)
-    if learned_sigma:
-        out["sigma_gap"] = sigma_gap(out["log_sigma_x"], out["mse"], dim)
+    if log_sigma_star is not None:
+        out["sigma_gap"] = out["log_sigma_x"] - log_sigma_star
     return out
 
 
@@ -89,13 +90,21 @@ def bits_per_dim(neg_elbo: float, dim: int, bin_width: float) -> float:
     return (neg_elbo / dim - math.log(bin_width)) / math.log(2.0)
 
 
-def sigma_gap(log_sigma: float, sq_err: float, dim: int) -> float:
-    """log σ_learned − log σ*, σ*² = mse/D: how far a learned σ is from its own model's
-    closed-form optimum on the data (003 eq. 10). ``log_sigma`` is the mean of log σ over
-    examples and dimensions, i.e. the log of the geometric mean σ for per-pixel and
-    input-dependent σ. 0: calibrated; > 0: σ lags above the model's error (the model's
-    reconstructions are under-weighted against the rate)."""
-    return log_sigma - 0.5 * math.log(max(sq_err / dim, 1e-300))
+def log_sigma_optimum(sq_err_per_dim: Tensor, n: int, scalar: bool) -> float:
+    """log σ* of a split, the closed-form optimum a learned σ is compared with (``sigma_gap``
+    = mean log σ_learned − log σ*).
+
+    ``sq_err_per_dim``: Σ_i (x_id − μ_id)² per dimension over the split's n examples. A
+    scalar σ's optimum is the shared σ*² = mse/D (003 eq. 10). A per-pixel or input-dependent
+    σ is compared by geometric means: mean log σ over examples and dimensions against the
+    mean over dimensions of log σ*_d, σ*_d² = mean_i (x_id − μ_id)² — learned_pixel's exact
+    optimum; for an input-dependent σ(z) a reference (its optimum moves with z, and by
+    Jensen's inequality its geometric mean lies at or below this one).
+    """
+    per_dim = sq_err_per_dim.double() / max(n, 1)
+    if scalar:
+        return 0.5 * math.log(max(float(per_dim.mean()), 1e-300))
+    return float(0.5 * torch.log(per_dim.clamp_min(1e-300)).mean())
 
 
 @torch.no_grad()
@@ -117,6 +126,8 @@ def evaluate_split(
     model.eval()
     policy.eval()
     sums = torch.zeros(4, dtype=torch.float64, device=x.device)
+    sq_dim = torch.zeros(x[0].numel(), dtype=torch.float64, device=x.device)
+    scalar_sigma = True  # does the policy's log σ broadcast from one number?
     devices = [x.device] if x.device.type == "cuda" else []
     # No autograd graph: evaluation never backpropagates (it ran every epoch with one).
     with torch.random.fork_rng(devices=devices), torch.no_grad():
@@ -129,14 +140,17 @@ def evaluate_split(
             sq = terms.squared_error(xb, out.x_mean)
             ls_mean = ls.expand_as(xb).reshape(xb.shape[0], -1).mean(dim=1)
             sums += torch.stack([nll.sum(), rate.sum(), sq.sum(), ls_mean.sum()]).double()
+            sq_dim += terms.flat(xb - out.x_mean).double().pow(2).sum(dim=0)
+            scalar_sigma = scalar_sigma and ls.numel() == 1
     model.train(was_training)
     policy.train(was_training)
     s = sums.tolist()
     n = float(x.shape[0])
     dim = int(x[0].numel())
+    star = log_sigma_optimum(sq_dim, int(n), scalar_sigma) if policy.learned else None
     return summarise(
         {"n": n, "nll": s[0], "rate": s[1], "sq_err": s[2], "log_sigma": s[3]},
         dim,
         bin_width,
-        learned_sigma=policy.learned,
+        log_sigma_star=star,
     )

@@ -444,7 +444,7 @@ class PackedTrainer:
                 out.append(None)
                 continue
             m.policy.end_epoch(self.epoch)
-            out.append(summarise(sums, self.data.dim, self.data.train_bin_width, m.policy.learned))
+            out.append(summarise(sums, self.data.dim, self.data.train_bin_width))
         return out
 
     # ------------------------------------------------------------------ checkpoints

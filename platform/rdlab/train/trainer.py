@@ -239,7 +239,7 @@ class Trainer:
         if not all(map(_isfinite, sums.values())) or not self._params_finite():
             return None
         self.policy.end_epoch(self.epoch)
-        return summarise(sums, self.data.dim, self.data.train_bin_width, self.policy.learned)
+        return summarise(sums, self.data.dim, self.data.train_bin_width)
 
     def _params_finite(self) -> bool:
         return all(bool(torch.isfinite(p).all()) for p in self.model.parameters())
