@@ -10,9 +10,9 @@ its value on uniform noise over the point's bin bounds the point's probability.
 
 σ is the trial's own σ(z) for every policy that defines one (``learned_vector`` computes
 log σ from the decoder features of each importance sample). The ``data_dependent``
-policies (``optimal_global``, ``optimal_sample``, ``staged`` in stage 1) set σ from x's own
-error, which is not a density over x; for them σ is one shared σ* fitted on the TRAINING
-split (DESIGN §2), :func:`fit_shared_sigma2`.
+policies (``optimal_global``, ``optimal_sample``, ``staged`` with ``stage1: closed_form``
+in stage 1) set σ from x's own error, which is not a density over x; for them σ is one
+shared σ* fitted on the TRAINING split (DESIGN §2), :func:`fit_shared_sigma2`.
 
 Memory stays bounded for any K (≤ 5000): examples and importance samples are decoded in
 chunks of at most ``max_elements`` scalars, and the log-sum-exp over K is accumulated in
