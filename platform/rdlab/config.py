@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from rdlab.config_io import flatten
 from rdlab.errors import SpecError
@@ -73,6 +73,11 @@ class DatasetConfig(_Plugin):
     test_fraction: float = Field(0.1, ge=0.0, lt=1.0)
     seed: int = 0
     root: str | None = None  # where torchvision-style datasets live; never downloaded
+    # Discrete data (a dataset with ``levels``): add uniform noise over each value's bin to
+    # the training batches, so the decoder is fit as a density of the data it is scored on
+    # (likelihood metrics are always dequantised; rdlab.data.base). No effect on generated
+    # data. False trains on the raw values, as the seed papers do.
+    dequantize_train: bool = True
 
     @classmethod
     def plugin(cls, name: str) -> Any:
@@ -132,7 +137,12 @@ class SigmaConfig(_Plugin):
 
 
 class MixtureConfig(_Frozen):
-    """002's mixture regulariser weights: KL_G on the batch aggregate, KL_I per example."""
+    """002's mixture regulariser weights: KL_G on the batch aggregate, KL_I per example.
+
+    ``kl_g`` weights eq. 20, ½ Σ_j (σ̄_j² + μ̄_j² − 1 − log σ̄_j²); ``kl_i`` weights eq. 21
+    exactly, mean_i Σ_j (σ_ij² − 1 − log σ_ij²) with **no ½** (DESIGN §4), so 002's
+    (β1, β2) = (1, 0.5) are ``kl_g: 1, kl_i: 0.5``.
+    """
 
     kl_g: float = Field(0.0, ge=0.0)
     kl_i: float = Field(0.0, ge=0.0)
@@ -140,11 +150,17 @@ class MixtureConfig(_Frozen):
 
 
 class AdversarialConfig(_Frozen):
-    """PatchGAN term of 002 (weight 0 turns it off; the discriminator is then never built)."""
+    """PatchGAN term of 002 (weight 0 turns it off; the discriminator is then never built).
+
+    The discriminator's optimiser is 002's: Adam at lr 1e-4 (002 §4 trains the VAE and the
+    discriminator with Adam from 1e-4 and names no other Adam setting, so Adam's default
+    betas (0.9, 0.999); pix2pix's (0.5, 0.999) is one ``betas`` away).
+    """
 
     weight: float = Field(0.0, ge=0.0)
     discriminator: str = "patchgan"
-    lr: float = Field(2e-4, gt=0.0)
+    lr: float = Field(1e-4, gt=0.0, le=10.0)
+    betas: tuple[float, float] = (0.9, 0.999)
     channels: int = Field(32, ge=1)
     start_epoch: int = Field(0, ge=0)
 
@@ -154,6 +170,13 @@ class AdversarialConfig(_Frozen):
         if found.kind != "discriminator":
             raise field_error("discriminator", f"{self.discriminator!r} is not a discriminator")
         return self
+
+    @field_validator("betas")
+    @classmethod
+    def _betas_in_unit_interval(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not all(0.0 <= b < 1.0 for b in v):
+            raise ValueError(f"each of Adam's betas must be in [0, 1), got {list(v)}")
+        return v
 
 
 # Plugin sections default through factories: a default built at import time would load

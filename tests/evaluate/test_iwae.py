@@ -30,7 +30,7 @@ def test_iwae_k1000_within_one_percent_of_exact_and_above_elbo() -> None:
     assert abs(r.iwae - exact) < 0.01 * abs(exact)
     assert r.iwae >= r.elbo
     assert r.iwae <= exact + 0.01 * abs(exact)  # a lower bound, up to MC noise
-    elbo = evaluate_split(model, _fixed(), x, 1024, is_image=False)["elbo"]
+    elbo = evaluate_split(model, _fixed(), x, 1024)["elbo"]
     assert r.iwae > elbo
     assert r.elbo == pytest.approx(elbo, abs=0.1)  # both estimate the same ELBO
 
@@ -80,7 +80,7 @@ def test_uses_the_policys_own_sigma(policy: str) -> None:
             p.fill_(-0.05 if p.dim() == 2 else -0.4)
     x = model.sample(2000, seed=6)
     r = iwae_bound(model, pol, x, 20, seed=0)
-    elbo = evaluate_split(model, pol, x, 4096, is_image=False)["elbo"]
+    elbo = evaluate_split(model, pol, x, 4096)["elbo"]
     assert r.elbo == pytest.approx(elbo, abs=0.05 * abs(elbo) + 0.2)
     assert r.iwae >= r.elbo
 

@@ -20,6 +20,7 @@ import pytest
 import torch
 from rdlab.config import TrialConfig, trial_config
 from rdlab.errors import SpecError
+from rdlab.objectives.sigma.learned_scalar import LEARNED_SIGMA_LR
 from rdlab.study.spec import parse_spec
 from rdlab.train import Callback, TrialResult
 from rdlab.train.packed import PackedEngine, pack_key
@@ -113,6 +114,14 @@ def test_vmapped_groups_are_used(tmp_path: Path) -> None:
     assert ([0, 1], True) in shape and ([3, 4], True) in shape
     # staged reads its epoch buffer in Python: not vmappable, so it runs in the loop
     assert all(not vm for ms, vm in shape if 6 in ms)
+    # One Adam, the learning rate per parameter group as in each member's own optimiser:
+    # the model's at train.lr, the stacked learned σ at σ's own lr (train/optim.py).
+    lrs = {id(t): grp["lr"] for grp in engine.opt.param_groups for t in grp["params"]}
+    scalar = next(g for g in engine.groups if g.members == [3, 4])
+    assert {lrs[id(t)] for t in scalar.params.values()} == {LEARNED_SIGMA_LR}
+    assert {lrs[id(t)] for t in engine.params.values()} == {cfgs[0].train.lr}
+    staged = engine.members[6].policy
+    assert lrs[id(staged.raw)] == LEARNED_SIGMA_LR
 
 
 def test_one_adam_over_stacked_tensors_is_k_separate_adams() -> None:

@@ -60,7 +60,7 @@ def test_digits_refuses_fractions_leaving_a_split_empty(val: float, test: float)
 
 
 def test_tensor_source_batches_cover_train_once_per_epoch() -> None:
-    src = _source(name="digits")
+    src = _source(name="digits", dequantize_train=False)
     train = src.split("train")
     batches = list(src.train_batches(epoch=0, batch_size=100))
     assert all(b.shape[0] == 100 for b in batches[:-1])
@@ -71,6 +71,42 @@ def test_tensor_source_batches_cover_train_once_per_epoch() -> None:
     again = torch.cat(list(src.train_batches(epoch=0, batch_size=100)))
     assert torch.equal(got, again)  # deterministic per (seed, epoch)
     assert not torch.equal(got, torch.cat(list(src.train_batches(epoch=1, batch_size=100))))
+
+
+def test_each_dataset_declares_its_levels() -> None:
+    # Digits take 17 values (0 … 16, scaled by 16); 8-bit images 256 (scaled by 255);
+    # generated data are continuous.
+    assert DATASETS.get("digits").levels == 17
+    for name in ("mnist", "fashion_mnist", "cifar10", "celeba64", "celebahq256"):
+        assert DATASETS.get(name).levels == 256, name
+    for name in ("toy_manifold", "hypersphere"):
+        assert DATASETS.get(name).levels is None, name
+    assert _source(name="digits").bin_width == 1 / 16
+    assert _source(name="toy_manifold").bin_width is None
+
+
+def test_digits_training_batches_are_dequantised_within_each_bin() -> None:
+    src = _source(name="digits")
+    raw = _source(name="digits", dequantize_train=False)
+    for epoch in (0, 1):
+        got = torch.cat(list(src.train_batches(epoch, 100)))
+        clean = torch.cat(list(raw.train_batches(epoch, 100)))  # the same order
+        noise = (got - clean) * 16  # in units of one bin
+        assert float(noise.abs().max()) <= 0.5
+        assert abs(float(noise.mean())) < 0.01 and 0.08 < float(noise.var()) < 0.09  # U(−½, ½)
+        assert torch.equal(torch.round(got * 16) / 16, clean)
+    again = torch.cat(list(src.train_batches(0, 100)))
+    assert torch.equal(again, torch.cat(list(src.train_batches(0, 100))))  # deterministic
+
+
+def test_likelihood_splits_are_dequantised_once_per_split() -> None:
+    src = _source(name="digits")
+    val = src.likelihood_split("val")
+    assert torch.equal(val, _source(name="digits").likelihood_split("val"))  # fixed draw
+    assert float(((val - src.split("val")) * 16).abs().max()) <= 0.5
+    assert not torch.equal(val, src.split("val"))
+    toy = _source(name="toy_manifold")
+    assert torch.equal(toy.likelihood_split("val"), toy.split("val"))  # continuous
 
 
 def test_toy_manifold_fresh_per_batch_deterministic_per_seed_and_epoch() -> None:

@@ -6,6 +6,8 @@ import math
 
 import pytest
 import torch
+from rdlab.config import trial_config
+from rdlab.errors import SpecError
 from rdlab.model import VAEModel, VAEOutput, build_model
 from rdlab.objectives.sigma import SigmaPolicy, build_policy
 from rdlab.objectives.sigma.learned_pixel import LearnedPixel
@@ -219,13 +221,90 @@ def _row(out: VAEOutput, i: int) -> VAEOutput:
 
 
 # ----------------------------------------------------------------------------- staged
-def test_staged_switches_from_optimal_global_to_floored_vector() -> None:
+def test_staged_stage1_is_a_global_sigma_learned_from_one() -> None:
+    # 003 Algorithm 1, stage 1: σ initialised at 1, learned by the optimiser on eq. 9's ELBO,
+    # whose Gaussian term is Σ_d (x − μ)²/(2σ²) + D log σ + D/2 log 2π; by hand here.
     model = _small_model()
     pol = _policy("staged", None, stage1_epochs=2)
+    assert isinstance(pol, Staged)
+    pol.setup(model, epochs=4)
+    pol.start_epoch(0)
+    assert pol.in_stage1() and not pol.data_dependent and pol.learned
+    x, out = _batch(3)
+    nll, ls = pol.nll(x, out)
+    assert float(ls.detach()) == 0.0  # σ = 1
+    sq = (x - out.x_mean).detach().pow(2).reshape(B, -1).sum(dim=1)
+    torch.testing.assert_close(nll.detach(), sq / 2 + D * 0.5 * LOG_2PI)
+    # d mean NLL / d log σ = D − mean Σ(x − μ)²/σ²: zero exactly at σ² = mse/D (eq. 10).
+    (g,) = torch.autograd.grad(nll.mean(), [pol.raw])
+    assert float(g) == pytest.approx(D - float(sq.mean()))
+    groups = pol.sigma_parameters()
+    assert groups[0] == ([pol.raw], pol.lr) and pol.lr is not None and pol.lr > 1e-3
+    assert groups[1][1] is None  # the stage-2 head trains at train.lr
+
+
+def _staged_after(log_sigmas: list[float], **opts: object) -> Staged:
+    """A staged policy whose stage-1 σ read log_sigmas[e] at the end of epoch e."""
+    pol = _policy("staged", None, **opts)
+    assert isinstance(pol, Staged)
+    pol.setup(_small_model(), epochs=20)
+    for epoch, value in enumerate(log_sigmas):
+        pol.start_epoch(epoch)
+        assert pol.in_stage1(), epoch
+        with torch.no_grad():
+            pol.raw.fill_(value)
+        pol.end_epoch(epoch)
+    return pol
+
+
+def test_staged_switches_once_log_sigma_has_settled() -> None:
+    # |Δ log σ| < tol for `patience` epochs in a row: epochs 2 and 3 (Δ 0.005, 0.003).
+    pol = _staged_after([0.0, -1.0, -1.005, -1.008], tol=0.01, patience=2)
+    pol.start_epoch(4)
+    assert not pol.in_stage1() and pol.learned
+    assert pol.stage2_floor() == pytest.approx(-1.008)  # frozen at the stage-1 σ
+    model = _small_model()
+    x = torch.rand(B, *SHAPE, dtype=torch.float64)
+    out = model(x)
+    start = -1.008 + math.log1p(math.exp(-START_GAP))  # the zeroed head starts just above
+    torch.testing.assert_close(pol.log_sigma(x, out), torch.full_like(x, start))
+
+
+def test_staged_patience_resets_on_a_large_change() -> None:
+    pol = _staged_after([0.0, -0.005, -0.5, -0.505], tol=0.01, patience=2)
+    assert int(pol.calm) == 1
+    pol.start_epoch(4)
+    assert pol.in_stage1()
+
+
+def test_staged_switches_at_stage1_epochs_without_convergence() -> None:
+    pol = _staged_after([-0.1 * (e + 1) for e in range(3)], stage1_epochs=3)
+    pol.start_epoch(3)
+    assert not pol.in_stage1()
+    assert pol.stage2_floor() == pytest.approx(-0.3)
+
+
+def test_staged_default_cap_is_half_the_epochs() -> None:
+    pol = _policy("staged", -6.0, tol=0.0)  # tol 0: the condition never holds
+    assert isinstance(pol, Staged)
+    pol.setup(_small_model(), epochs=10)
+    for epoch in range(5):
+        pol.start_epoch(epoch)
+        assert pol.in_stage1()
+        pol.end_epoch(epoch)
+    pol.start_epoch(5)
+    assert not pol.in_stage1()
+
+
+def test_staged_closed_form_stage1_is_optimal_global() -> None:
+    model = _small_model()
+    pol = _policy("staged", None, stage1="closed_form", stage1_epochs=2, tol=0.0)
     vec = _policy("learned_vector", None)
     assert isinstance(pol, Staged) and isinstance(vec, LearnedVector)
     glob = _policy("optimal_global", None)
     pol.setup(model, epochs=4)
+    [(head, head_lr)] = pol.sigma_parameters()  # no stage-1 parameter to learn
+    assert head == list(pol.head.parameters()) and head_lr is None
     vec.setup(model, epochs=4)
     vec.head.load_state_dict(pol.head.state_dict())
     torch.manual_seed(1)
@@ -233,7 +312,7 @@ def test_staged_switches_from_optimal_global_to_floored_vector() -> None:
     sq_last = []
     for epoch in range(2):  # stage 1: exactly optimal_global
         pol.start_epoch(epoch)
-        assert pol.in_stage1() and pol.data_dependent
+        assert pol.in_stage1() and pol.data_dependent and not pol.learned
         for x in xs:
             out = model(x)
             nll, ls = pol.nll(x, out)
@@ -268,21 +347,27 @@ def test_staged_switches_from_optimal_global_to_floored_vector() -> None:
     assert bool(torch.isfinite(g).all()) and float(g.abs().sum()) > 0
 
 
-def test_staged_default_stage1_is_half_the_epochs() -> None:
-    pol = _policy("staged", -6.0)
-    assert isinstance(pol, Staged)
-    pol.setup(_small_model(), epochs=10)
-    pol.start_epoch(4)
-    assert pol.in_stage1()
-    pol.start_epoch(5)
-    assert not pol.in_stage1()
-
-
 def test_staged_floor_is_at_least_min_log_sigma() -> None:
-    # A stage-1 σ* below the configured floor must not lower the floor.
-    pol = _policy("staged", -1.0, stage1_epochs=1)
-    assert isinstance(pol, Staged)
-    pol.setup(_small_model(), epochs=2)
-    pol.tracker.sigma2.fill_(1e-8)
+    # A stage-1 σ below the configured floor must not lower the floor.
+    pol = _staged_after([-8.0], stage1_epochs=1)
+    pol.min_log_sigma = -1.0
     pol.start_epoch(1)
+    assert not pol.in_stage1()
     assert pol.stage2_floor() == -1.0
+
+
+@pytest.mark.parametrize(
+    ("opts", "field"),
+    [
+        ({"stage1": "median"}, "objective.sigma.stage1"),
+        ({"detach": True}, "objective.sigma.detach"),
+        ({"tol": -0.1}, "objective.sigma.tol"),
+        ({"patience": 0}, "objective.sigma.patience"),
+        ({"lr": 0.0}, "objective.sigma.lr"),
+    ],
+)
+def test_staged_options_are_validated(opts: dict[str, object], field: str) -> None:
+    with pytest.raises(SpecError) as err:
+        trial_config({"objective": {"sigma": {"policy": "staged", **opts}}})
+    assert err.value.field.startswith("objective.sigma"), err.value
+    assert field.rsplit(".", 1)[1] in str(err.value), err.value

@@ -51,12 +51,39 @@ def test_kl_aggregate_modes_differ() -> None:
     assert float(terms.kl_aggregate(z, mu, "samples")) != float(terms.kl_aggregate(z, mu, "means"))
 
 
-def test_kl_individual_matches_formula() -> None:
+def test_kl_individual_is_002_eq21_without_a_half() -> None:
+    # 002 eq. 21 by hand on a 2 × 2 tensor: Σ_j (σ² − 1 − log σ²), no ½ (it is twice
+    # KL(N(0, σ²) ‖ N(0, 1)), the convention 002's weight β₂ = 0.5 was set for).
+    var = torch.tensor([[1.0, 4.0], [0.25, 2.0]], dtype=torch.float64)
+    by_hand = torch.tensor(
+        [
+            (1.0 - 1.0 - math.log(1.0)) + (4.0 - 1.0 - math.log(4.0)),
+            (0.25 - 1.0 - math.log(0.25)) + (2.0 - 1.0 - math.log(2.0)),
+        ],
+        dtype=torch.float64,
+    )
+    torch.testing.assert_close(terms.kl_individual(var.log()), by_hand)
     _, logvar, _ = _latents(3)
     std = (0.5 * logvar).exp()
     zeros = torch.zeros_like(std)
-    expected = kl_divergence(Normal(zeros, std), Normal(zeros, torch.ones_like(std))).sum(dim=1)
-    torch.testing.assert_close(terms.kl_individual(logvar), expected)
+    kl = kl_divergence(Normal(zeros, std), Normal(zeros, torch.ones_like(std))).sum(dim=1)
+    torch.testing.assert_close(terms.kl_individual(logvar), 2.0 * kl)
+
+
+def test_compose_weights_kl_i_as_002_eq23() -> None:
+    # w_I multiplies mean_i Σ_j (σ_ij² − 1 − log σ_ij²): with w_I = 0.5 the coefficient on
+    # the sum is 0.5 (002's β₂), not 0.25.
+    x, out = _output()
+    var = torch.tensor([[1.0, 4.0, 0.5], [0.25, 2.0, 1.0]])
+    out.logvar_z = var.log().expand(out.mu_z.shape[0] // 2, 2, 3).reshape(-1, 3)
+    sigma = SigmaConfig(policy="fixed", value=0.5)
+    policy = build_policy("fixed", -6.0, {"value": 0.5})
+    off = compose(x, out, policy, ObjectiveConfig(beta=0.0, sigma=sigma))
+    on = compose(
+        x, out, policy, ObjectiveConfig(beta=0.0, sigma=sigma, mixture=MixtureConfig(kl_i=0.5))
+    )
+    rows = [sum(v - 1.0 - math.log(v) for v in r) for r in var.tolist()]
+    assert float(on.loss - off.loss) == pytest.approx(0.5 * sum(rows) / 2, rel=1e-5)
 
 
 @pytest.mark.parametrize("shape", [(2,), (1, 4, 4)])

@@ -30,6 +30,7 @@ def build_dataset(cfg: DatasetConfig) -> DataSource:
         test_fraction=cfg.test_fraction,
         seed=cfg.seed,
         root=cfg.root,
+        dequantize_train=cfg.dequantize_train,
         **opts.model_dump(),
     )
 

@@ -5,6 +5,22 @@ Every source has fixed ``val`` and ``test`` splits; ``train_batches`` yields an 
 batches, either slices of a fixed training tensor or fresh samples for generated data
 (004's "large sample limit": 100 new points per batch). Shuffling and sampling use a
 generator seeded by (seed, epoch), so a resumed trial sees exactly the same batches.
+
+Discrete data and dequantisation. A dataset of discrete values declares ``levels``: each
+dimension takes the values k/(levels − 1), k = 0 … levels − 1 (digits: 17 levels, 0–16 →
+[0, 1]; 8-bit images: 256 levels, /255), so one value stands for the bin of width
+Δ = 1/(levels − 1) around it. A Gaussian decoder is a density, and a density can put
+unbounded mass on a discrete point, so its likelihood of discrete data means nothing;
+spread uniformly over each bin (y = x + (u − ½)·Δ, u ~ U[0, 1)), the data have a density
+and −E log p(y) − D·log Δ ≥ −log P(x) bounds the discrete model's code length (Theis, van
+den Oord & Bethge 2016). So the splits used for likelihood metrics are dequantised with one
+fixed, seeded draw per split (:meth:`DataSource.likelihood_split`), and training batches
+are dequantised too (``dataset.dequantize_train``, default on, fresh noise every epoch):
+trained on the point masses, a learned σ — per pixel above all, where a border pixel is 0
+in every training image — fits the points themselves and is then scored on the bins, which
+the paper-style raw training (``dequantize_train: false``, as 000/002/003/004 train)
+allows but does not make a density of the data. Generated data have no levels: nothing is
+dequantised and there is no bits-per-dimension.
 """
 
 from __future__ import annotations
@@ -29,10 +45,24 @@ class NoOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+DEQUANT_SALT = 31_337  # the training noise's stream, apart from the shuffling's
+SPLIT_SALT = {"train": 11, "val": 12, "test": 13}  # one fixed dequantisation per split
+
+
 def epoch_generator(seed: int, epoch: int, salt: int = 0) -> torch.Generator:
     g = torch.Generator()
     g.manual_seed((seed * 1_000_003 + epoch * 7_919 + salt) % (2**63 - 1))
     return g
+
+
+def dequantize(x: Tensor, bin_width: float, generator: torch.Generator) -> Tensor:
+    """x + (u − ½)·Δ, u ~ U[0, 1): each discrete value spread uniformly over its bin.
+
+    The noise is drawn on the CPU (``generator`` is a CPU generator, so the draw is the same
+    on every device) and moved to x's device.
+    """
+    u = torch.rand(x.shape, generator=generator, dtype=x.dtype)
+    return x + (u.to(x.device) - 0.5) * bin_width
 
 
 class DataSource(ABC):
@@ -44,15 +74,24 @@ class DataSource(ABC):
     # True when the test split is carved out of the same examples by ``test_fraction``
     # (so ``test_fraction: 0`` leaves no test split), False when it is a fixed set.
     test_from_fraction: ClassVar[bool] = False
+    # Discrete values per dimension, k/(levels − 1) for k = 0 … levels − 1; None: continuous.
+    levels: ClassVar[int | None] = None
     shape: tuple[int, ...]
 
     def __init__(
-        self, *, val_fraction: float, test_fraction: float, seed: int, root: str | None
+        self,
+        *,
+        val_fraction: float,
+        test_fraction: float,
+        seed: int,
+        root: str | None,
+        dequantize_train: bool = True,
     ) -> None:
         self.val_fraction = val_fraction
         self.test_fraction = test_fraction
         self.seed = seed
         self.root = root
+        self.dequantize_train = dequantize_train
         self.device = torch.device("cpu")
 
     @abstractmethod
@@ -66,6 +105,25 @@ class DataSource(ABC):
     def to(self, device: torch.device) -> DataSource:
         self.device = device
         return self
+
+    @property
+    def bin_width(self) -> float | None:
+        """Δ = 1/(levels − 1), the width of one value's bin in data units; None: continuous."""
+        return None if self.levels is None else 1.0 / (self.levels - 1)
+
+    @property
+    def train_bin_width(self) -> float | None:
+        """Δ when training batches are dequantised (their bits per dimension mean something)."""
+        return self.bin_width if self.dequantize_train else None
+
+    def likelihood_split(self, name: str) -> Tensor:
+        """The split as likelihood metrics see it: dequantised with one fixed draw per split
+        for discrete data (so a metric does not move between epochs with the noise), the
+        split itself for continuous data."""
+        x = self.split(name)
+        if self.bin_width is None:
+            return x
+        return dequantize(x, self.bin_width, epoch_generator(self.seed, -1, SPLIT_SALT[name]))
 
     @property
     def dim(self) -> int:
@@ -108,8 +166,11 @@ class TensorSource(DataSource):
         data = self._data()["train"]
         perm = torch.randperm(data.shape[0], generator=epoch_generator(self.seed, epoch))
         perm = perm.to(data.device)
+        width = self.train_bin_width
+        noise = epoch_generator(self.seed, epoch, DEQUANT_SALT) if width is not None else None
         for i in range(0, data.shape[0], batch_size):
-            yield self._float(data[perm[i : i + batch_size]])
+            x = self._float(data[perm[i : i + batch_size]])
+            yield x if noise is None or width is None else dequantize(x, width, noise)
 
     def num_train(self) -> int:
         return int(self._data()["train"].shape[0])

@@ -6,7 +6,8 @@ any ``.jpg``/``.jpeg``/``.png``, taken in name order). Files of another size are
 (bilinear, antialiased) and converted to RGB. Nothing is downloaded. CelebA-HQ has no
 official split: train/val/test is the seeded random partition of ``val_fraction`` and
 ``test_fraction`` every in-memory dataset uses. Held as uint8 (30,000 × 3 × 256 × 256 is
-5.9 GB; ``max_examples`` caps it), scaled to [0, 1] per batch.
+5.9 GB; ``max_examples`` caps it), scaled to [0, 1] per batch: 256 levels (k/255), whose
+1/255-wide bins likelihood metrics dequantise over (rdlab.data.base).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class CelebAHQ256(TensorSource):
     Options = CelebAHQOptions
     shape = (3, SIZE, SIZE)
     is_image = True
+    levels = 256  # 8-bit pixels
 
     def __init__(self, max_examples: int | None = None, **kw: Any) -> None:
         super().__init__(**kw)

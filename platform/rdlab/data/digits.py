@@ -1,5 +1,10 @@
 """``digits``: scikit-learn's 8×8 handwritten digits (1,797 images, shipped inside the
-package, so nothing is downloaded), scaled from 0–16 to [0, 1]. The embedded default."""
+package, so nothing is downloaded), scaled from 0–16 to [0, 1]. The embedded default.
+
+17 levels per pixel (0 … 16, scaled by 16): a value's bin is 1/16 wide, so likelihood
+metrics dequantise with U(−1/32, 1/32) noise and bits per dimension add log₂ 16 = 4 bits
+(not 8: these are not 8-bit images; rdlab.data.base, rdlab.train.metrics.bits_per_dim).
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ N_DIGITS = 1797
 @DATASETS.register("digits")
 class Digits(TensorSource):
     is_image = True
+    levels = 17  # pixel values 0 … 16
     test_from_fraction = True  # the test split is carved out of the same 1,797 images
     shape = (1, 8, 8)
 

@@ -1,5 +1,7 @@
 """``hypersphere``: uniform on S^{D−1}(R), 004 Theorem 1's dataset. A VAE with fixed
-σ ≥ R/√(D−1) cannot capture it: its decoder means collapse to the centre."""
+σ ≥ R/√(D−1) cannot capture it: its decoder means collapse to the centre.
+
+Continuous data: no ``levels``, so nothing is dequantised and no bits per dimension."""
 
 from __future__ import annotations
 

@@ -3,7 +3,9 @@
 says where to put them (``dataset.root``, default ``$RDLAB_DATA`` or ``./data``).
 
 Images are held as uint8 tensors and scaled to [0, 1] per batch (CelebA at 64×64 is
-2.4 GB as uint8, four times that as float).
+2.4 GB as uint8, four times that as float). 8-bit values: 256 levels, k/255, so a value's
+bin is 1/255 wide; likelihood metrics dequantise over it and bits per dimension add
+log₂ 255 (rdlab.data.base, rdlab.train.metrics.bits_per_dim).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class TorchvisionSource(TensorSource):
 
     Options = ImageOptions
     is_image = True
+    levels = 256  # 8-bit pixels
     tv_name: ClassVar[str]
     layout: ClassVar[str]
 

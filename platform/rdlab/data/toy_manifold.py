@@ -4,6 +4,9 @@ noise in three regions (moderate, small, large), sampled anew for every batch.
 The curve is (t, sin(πt)) for t ~ U[−1, 1], a cosine-like arc as in 004 Fig. 3; the
 noise is isotropic Gaussian with std ``noise`` = (moderate, small, large) on the thirds
 t < −⅓, −⅓ ≤ t < ⅓, t ≥ ⅓.
+
+Continuous data: no ``levels``, so nothing is dequantised and no bits per dimension are
+reported (likelihoods are densities in nats).
 """
 
 from __future__ import annotations

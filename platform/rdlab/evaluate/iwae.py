@@ -4,13 +4,15 @@
 
 L_1 is the ELBO and L_K grows with K towards log p(x). The decoder density is the trial's
 Gaussian N(μ_x(z), σ²) with every constant kept (DESIGN §2), so the bound is in nats per
-example like ``elbo``.
+example like ``elbo``. For discrete data the caller passes the dequantised split
+(``DataSource.likelihood_split``): a density's value at a discrete point bounds nothing,
+its value on uniform noise over the point's bin bounds the point's probability.
 
 σ is the trial's own σ(z) for every policy that defines one (``learned_vector`` computes
 log σ from the decoder features of each importance sample). The ``data_dependent``
-policies (``optimal_global``, ``optimal_sample``, ``staged`` in stage 1) set σ from x's own
-error, which is not a density over x; for them σ is one shared σ* fitted on the TRAINING
-split (DESIGN §2), :func:`fit_shared_sigma2`.
+policies (``optimal_global``, ``optimal_sample``, ``staged`` with ``stage1: closed_form``
+in stage 1) set σ from x's own error, which is not a density over x; for them σ is one
+shared σ* fitted on the TRAINING split (DESIGN §2), :func:`fit_shared_sigma2`.
 
 Memory stays bounded for any K (≤ 5000): examples and importance samples are decoded in
 chunks of at most ``max_elements`` scalars, and the log-sum-exp over K is accumulated in
@@ -46,7 +48,8 @@ def fit_shared_sigma2(model: VAEModel, x: Tensor, batch_size: int, seed: int = 0
 
     This is 003 eq. 10's closed-form optimum of the expected log-likelihood, as the
     ``optimal_global`` policy fits it during training (sampled z, not z = μ_z), on the
-    data given — the training split when called from :func:`rdlab.evaluate.evaluate_trial`.
+    data given — the (dequantised) training split when called from
+    :func:`rdlab.evaluate.evaluate_trial`.
     """
     total = torch.zeros((), dtype=torch.float64, device=x.device)
     with eval_mode(model), seeded(seed, x.device):

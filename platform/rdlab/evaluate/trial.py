@@ -3,11 +3,12 @@
 Per evaluated split (``eval.splits``), in DESIGN §2 units (nats per example):
 
 - everything :meth:`Trainer.evaluate` reports (``rate mse nll nll_opt elbo log_sigma_x``,
-  ``bpd`` for images);
+  ``bpd`` for discrete data, ``sigma_gap`` for learned σ), on the split as likelihoods see
+  it: dequantised for discrete data (``DataSource.likelihood_split``);
 - ``iwae`` — the K-sample bound (:mod:`.iwae`) on the split's first ``eval.iwae_examples``
-  examples, and ``iwae_elbo`` — L_1 from the same draws and density, the ELBO it bounds
-  from above (for data-dependent σ policies it differs from ``elbo``, which uses x's own
-  error as σ);
+  examples (dequantised as above), and ``iwae_elbo`` — L_1 from the same draws and
+  density, the ELBO it bounds from above (for data-dependent σ policies it differs from
+  ``elbo``, which uses x's own error as σ);
 - ``active_units``, ``rate_dim_<j>`` and ``agg_kl`` (:mod:`.latent`);
 - ``fd_recon``, ``fd_prior``, ``fd_gmm`` (:mod:`.frechet`) against the split's real data, each
   generated set as large as the split (≤ 10k); ``fd_clf_acc`` is the test accuracy of the
@@ -83,9 +84,9 @@ class Subject:
         return evaluate_split(
             self.model,
             self.policy,
-            self.data.split(split),
+            self.data.likelihood_split(split),  # dequantised for discrete data
             self.cfg.train.eval_batch_size,
-            self.data.is_image,
+            self.data.bin_width,
             seed=self.cfg.train.seed + VALIDATION_SALT,
         )
 
@@ -164,7 +165,9 @@ def trial_context(
     x_train = data.split("train") if needs_train else None
     shared = None
     if subject.policy.data_dependent and x_train is not None:
-        s2 = fit_shared_sigma2(model, x_train, bs, seed=seed)
+        # σ* of the density the IWAE bound scores: fitted on the data as likelihoods see it
+        # (dequantised for discrete data, rdlab.data.base).
+        s2 = fit_shared_sigma2(model, data.likelihood_split("train"), bs, seed=seed)
         ls = subject.policy.floor(torch.tensor(0.5 * math.log(max(s2, 1e-30))))
         shared = float(ls)
     gmm = None
@@ -185,13 +188,17 @@ def split_metrics(
     seed = ctx.seed + 1_000 * (salt + 1)
     m = dict(subject.validate(split))
     x = subject.data.split(split)
-    mu, logvar = latent.encode_split(model, x, bs)
+    # The encoder pass behind ``rate`` saw the split as likelihoods see it (dequantised for
+    # discrete data), so the per-dimension rates, active units and the IWAE bound use the
+    # same input; Fréchet distances compare with the real (raw) images.
+    x_lik = subject.data.likelihood_split(split)
+    mu, logvar = latent.encode_split(model, x_lik, bs)
     m["iwae"] = m["iwae_elbo"] = NAN
     if ev.iwae_k > 0 and x.shape[0] > 0:
         r = iwae_bound(
             model,
             policy,
-            x[: ev.iwae_examples],
+            x_lik[: ev.iwae_examples],
             ev.iwae_k,
             shared_log_sigma=ctx.shared_log_sigma,
             seed=seed,

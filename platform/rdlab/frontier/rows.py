@@ -24,6 +24,7 @@ METRIC_COLUMNS = (
     "iwae",
     "active_units",
     "log_sigma_x",
+    "sigma_gap",  # log σ_learned − log σ*, σ*² = mse/D on the split; null without a learned σ
     "agg_kl",
     "fd_prior",
     "fd_gmm",

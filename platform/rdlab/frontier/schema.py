@@ -34,6 +34,7 @@ METRICS = (
     "iwae",
     "active_units",
     "log_sigma_x",
+    "sigma_gap",  # log σ_learned − log σ*, σ*² = mse/D on the split; null without a learned σ
     "wall_s",
     "agg_kl",
     "fd_prior",

@@ -2,7 +2,8 @@
 
     NLL_policy + β·R + w_G·KL_G + w_I·KL_I + w_L1·‖x − μ_x‖₁ + w_adv·L_adv
 
-β multiplies only the rate R. Every term is a sum over dimensions and a mean over examples.
+β multiplies only the rate R. Every term is a sum over dimensions and a mean over examples;
+L_adv, 002's PatchGAN term, is a mean over patches (eq. 22) and examples.
 """
 
 from __future__ import annotations

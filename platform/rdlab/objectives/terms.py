@@ -90,5 +90,10 @@ def kl_aggregate(z: Tensor, mu: Tensor, aggregate: str = "samples", eps: float =
 
 
 def kl_individual(logvar: Tensor) -> Tensor:
-    """002's KL_I per example: ½ Σ_j (σ_ij² − 1 − log σ_ij²), keeps posteriors from collapsing."""
-    return 0.5 * (logvar.exp() - 1.0 - logvar).sum(dim=1)
+    """002's KL_I per example, exactly eq. 21: Σ_j (σ_ij² − 1 − log σ_ij²), no ½.
+
+    Eq. 21 writes KL(q(z|x_i) ‖ N(μ_i, I)) but drops the usual ½, so it is twice that KL;
+    002's weight β₂ = 0.5 multiplies this sum (DESIGN §4). It keeps individual posterior
+    variances from collapsing to a Dirac delta and does not penalise the means.
+    """
+    return (logvar.exp() - 1.0 - logvar).sum(dim=1)

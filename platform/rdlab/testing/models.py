@@ -19,7 +19,7 @@ import torch
 from pydantic import ValidationError
 from torch import Tensor
 
-from rdlab.config import ModelConfig, ObjectiveConfig, SigmaConfig, TrialConfig
+from rdlab.config import AdversarialConfig, ModelConfig, ObjectiveConfig, SigmaConfig, TrialConfig
 from rdlab.errors import SpecError
 from rdlab.model import Discriminator, VAEModel, VAEOutput
 from rdlab.objectives.adversarial import discriminator_loss, generator_loss
@@ -221,7 +221,8 @@ class DiscriminatorContract(_ModelSuite):
         case, shape = accepted_case
         disc = case.build_discriminator(shape)
         real, fake = _real_fake(shape)
-        opt = torch.optim.Adam(disc.parameters(), lr=1e-4, betas=(0.5, 0.999))
+        adv = AdversarialConfig()  # 002's optimiser, rdlab's default: Adam, lr 1e-4
+        opt = torch.optim.Adam(disc.parameters(), lr=adv.lr, betas=adv.betas)
         before = discriminator_loss(disc(real), disc(fake))
         assert bool(torch.isfinite(before))
         opt.zero_grad()

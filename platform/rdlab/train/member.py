@@ -84,9 +84,9 @@ class Member:
         return evaluate_split(
             self.model,
             self.policy,
-            self.data.split(split),
+            self.data.likelihood_split(split),  # dequantised for discrete data
             self.cfg.train.eval_batch_size,
-            self.data.is_image,
+            self.data.bin_width,
             seed=self.cfg.train.seed + VALIDATION_SALT,
         )
 

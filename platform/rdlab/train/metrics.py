@@ -1,7 +1,11 @@
 """Per-split metrics in DESIGN §2's units (nats per example, sums over dimensions).
 
 ``mse`` = Σ_d (x_d − μ_d)²; ``nll`` under the trial's own σ policy; ``nll_opt`` with one
-shared σ*² = mse / D fitted on the split; ``elbo`` = −(nll + R); images: ``bpd``.
+shared σ*² = mse / D fitted on the split; ``elbo`` = −(nll + R); discrete data: ``bpd``
+(:func:`bits_per_dim`, with the dataset's own bin width); learned σ: ``sigma_gap``
+(:func:`log_sigma_optimum`), on evaluated splits. Discrete splits arrive dequantised
+(``DataSource.likelihood_split``), so every metric of a split is one pass over the same
+dequantised data.
 """
 
 from __future__ import annotations
@@ -53,8 +57,18 @@ def params_finite(model: torch.nn.Module) -> bool:
     return all(bool(torch.isfinite(p).all()) for p in model.parameters())
 
 
-def summarise(sums: dict[str, float], dim: int, is_image: bool) -> dict[str, float]:
-    """Turn summed per-example quantities into the reported per-example means."""
+def summarise(
+    sums: dict[str, float],
+    dim: int,
+    bin_width: float | None = None,
+    log_sigma_star: float | None = None,
+) -> dict[str, float]:
+    """Turn summed per-example quantities into the reported per-example means.
+
+    ``bin_width``: the width Δ of a value's bin when the data are dequantised discrete
+    values (then ``bpd`` is reported), else None. ``log_sigma_star``: log σ* of the split
+    for a learned σ (:func:`log_sigma_optimum`; then ``sigma_gap`` is reported).
+    """
     n = max(sums["n"], 1.0)
     m = {k: sums[k] / n for k in SUM_KEYS if k != "n" and k in sums}
     out = {
@@ -70,25 +84,63 @@ def summarise(sums: dict[str, float], dim: int, is_image: bool) -> dict[str, flo
     for k in ("kl_g", "kl_i", "l1", "adv"):
         if k in m:
             out[k] = m[k]
-    if is_image:
-        out["bpd"] = bits_per_dim(out["nll"] + out["rate"], dim)
+    if bin_width is not None:
+        out["bpd"] = bits_per_dim(out["nll"] + out["rate"], dim, bin_width)
+    if log_sigma_star is not None:
+        out["sigma_gap"] = out["log_sigma_x"] - log_sigma_star
     return out
 
 
-def bits_per_dim(neg_elbo: float, dim: int) -> float:
-    """((nll + R)/D + ln 256)/ln 2: data in [0, 1] seen as 8-bit values (DESIGN §2)."""
-    return (neg_elbo / dim + math.log(256.0)) / math.log(2.0)
+def bits_per_dim(neg_elbo: float, dim: int, bin_width: float) -> float:
+    """((nll + R)/D − ln Δ)/ln 2 for data dequantised over bins of width Δ.
+
+    A discrete value's probability is at least the density's mass on its bin, so
+    −log₂ P(x)/D ≤ (−ELBO/D − ln Δ)/ln 2 with the ELBO of the dequantised data (nats). Δ is
+    the dataset's (rdlab.data.base): 1/16 on digits (17 levels: + 4 bits), 1/255 on 8-bit
+    images scaled k/255 (+ log₂ 255 ≈ 7.994 bits; DESIGN §2's ln 256 is the same bound for
+    data scaled k/256).
+    """
+    return (neg_elbo / dim - math.log(bin_width)) / math.log(2.0)
+
+
+def log_sigma_optimum(sq_err_per_dim: Tensor, n: int, scalar: bool) -> float:
+    """log σ* of a split, the closed-form optimum a learned σ is compared with (``sigma_gap``
+    = mean log σ_learned − log σ*).
+
+    ``sq_err_per_dim``: Σ_i (x_id − μ_id)² per dimension over the split's n examples. A
+    scalar σ's optimum is the shared σ*² = mse/D (003 eq. 10). A per-pixel or input-dependent
+    σ is compared by geometric means: mean log σ over examples and dimensions against the
+    mean over dimensions of log σ*_d, σ*_d² = mean_i (x_id − μ_id)² — learned_pixel's exact
+    optimum; for an input-dependent σ(z) a reference (its optimum moves with z, and by
+    Jensen's inequality its geometric mean lies at or below this one).
+    """
+    per_dim = sq_err_per_dim.double() / max(n, 1)
+    if scalar:
+        return 0.5 * math.log(max(float(per_dim.mean()), 1e-300))
+    return float(0.5 * torch.log(per_dim.clamp_min(1e-300)).mean())
 
 
 @torch.no_grad()
 def evaluate_split(
-    model: VAEModel, policy: SigmaPolicy, x: Tensor, batch_size: int, is_image: bool, seed: int = 0
+    model: VAEModel,
+    policy: SigmaPolicy,
+    x: Tensor,
+    batch_size: int,
+    bin_width: float | None = None,
+    seed: int = 0,
 ) -> dict[str, float]:
-    """One pass over a split with z ~ q(z|x), RNG forked so training's stream is untouched."""
+    """One pass over a split with z ~ q(z|x), RNG forked so training's stream is untouched.
+
+    ``x``: the split as likelihood metrics see it (dequantised for discrete data, with
+    ``bin_width`` its bins' width; None for continuous data). The end-of-trial evaluation
+    calls this same function, so the per-epoch and final metrics agree in definition.
+    """
     was_training = model.training
     model.eval()
     policy.eval()
     sums = torch.zeros(4, dtype=torch.float64, device=x.device)
+    sq_dim = torch.zeros(x[0].numel(), dtype=torch.float64, device=x.device)
+    scalar_sigma = True  # does the policy's log σ broadcast from one number?
     devices = [x.device] if x.device.type == "cuda" else []
     # No autograd graph: evaluation never backpropagates (it ran every epoch with one).
     with torch.random.fork_rng(devices=devices), torch.no_grad():
@@ -101,11 +153,17 @@ def evaluate_split(
             sq = terms.squared_error(xb, out.x_mean)
             ls_mean = ls.expand_as(xb).reshape(xb.shape[0], -1).mean(dim=1)
             sums += torch.stack([nll.sum(), rate.sum(), sq.sum(), ls_mean.sum()]).double()
+            sq_dim += terms.flat(xb - out.x_mean).double().pow(2).sum(dim=0)
+            scalar_sigma = scalar_sigma and ls.numel() == 1
     model.train(was_training)
     policy.train(was_training)
     s = sums.tolist()
     n = float(x.shape[0])
     dim = int(x[0].numel())
+    star = log_sigma_optimum(sq_dim, int(n), scalar_sigma) if policy.learned else None
     return summarise(
-        {"n": n, "nll": s[0], "rate": s[1], "sq_err": s[2], "log_sigma": s[3]}, dim, is_image
+        {"n": n, "nll": s[0], "rate": s[1], "sq_err": s[2], "log_sigma": s[3]},
+        dim,
+        bin_width,
+        log_sigma_star=star,
     )

@@ -48,6 +48,7 @@ from rdlab.train.device import Precision
 from rdlab.train.engine import Engine
 from rdlab.train.member import Member
 from rdlab.train.metrics import SUM_KEYS, finite_sums, params_finite, step_sums, summarise
+from rdlab.train.optim import build_optimizer
 
 PACKABLE_SECTIONS = ("objective",)
 PACKABLE_PATHS = ("train.seed",)
@@ -179,7 +180,9 @@ class PackedEngine(Engine):
         self.groups = self._groups()
         self.loss_groups = self._loss_groups()
         self.betas = torch.tensor([m.cfg.objective.beta for m in members], device=self.device)
-        self.opt = torch.optim.Adam(self._opt_params(), lr=lead.cfg.train.lr, **_fused(self.device))
+        self.opt = build_optimizer(
+            self.params.values(), self._sigma_params(), lead.cfg.train.lr, **_fused(self.device)
+        )
         self.precision = Precision(lead.cfg.train.precision, self.device)
 
     # ------------------------------------------------------------------ construction
@@ -268,13 +271,22 @@ class PackedEngine(Engine):
                 feats[:g],
             )
 
-    def _opt_params(self) -> list[Tensor]:
-        out = list(self.params.values())
+    def _sigma_params(self) -> list[tuple[list[Tensor], float | None]]:
+        """σ parameters by learning rate: a vmapped group's stacked tensors at the lr its
+        members share (same σ options), a looped member's own groups as they are."""
+        out: list[tuple[list[Tensor], float | None]] = []
         for g in self.groups:
-            if g.call is not None:
-                out += list(g.params.values())
-            else:
-                out += [p for k in g.members for p in self.members[k].policy.parameters()]
+            if g.call is None:
+                out += [
+                    (list(ps), lr)
+                    for k in g.members
+                    for ps, lr in self.members[k].policy.sigma_parameters()
+                ]
+                continue
+            lead = self.members[g.members[0]].policy
+            names = {id(p): n for n, p in lead.named_parameters()}
+            for ps, lr in lead.sigma_parameters():
+                out.append(([g.params[f"policy.{names[id(p)]}"] for p in ps], lr))
         return out
 
     # ------------------------------------------------------------------ training
@@ -378,7 +390,7 @@ class PackedEngine(Engine):
                 out.append(None)
                 continue
             m.policy.end_epoch(epoch)
-            out.append(summarise(sums, self.data.dim, self.data.is_image))
+            out.append(summarise(sums, self.data.dim, self.data.train_bin_width))
         return out
 
     # ------------------------------------------------------------------ state
@@ -400,31 +412,34 @@ class PackedEngine(Engine):
                 out += [(p, p, -1) for p in m.policy.parameters()]
         return out
 
+    def _reference_opt(self, k: int) -> torch.optim.Optimizer:
+        """An optimiser laid out as member k's own (no state): the shape of its checkpoint."""
+        m = self.members[k]
+        return build_optimizer(
+            m.model.parameters(), m.policy.sigma_parameters(), m.cfg.train.lr, foreach=True
+        )
+
     def state(self, k: int) -> dict[str, Any]:
         """Member k's checkpoint in a plain trial's format: its rows of the stacked tensors
         (cloned: a view would drag the whole stacked storage into its file) and its rows of
-        Adam's moments, laid out as its own Adam's ``state_dict``."""
+        Adam's moments, laid out as its own Adam's ``state_dict``, so it resumes unpacked
+        as well as packed."""
         m = self.members[k]
-        params = self._member_params(k)
-        opt_state: dict[int, dict[str, Tensor]] = {}
-        for i, (_, owner, row) in enumerate(params):
-            st = self.opt.state.get(owner)
-            if st:
-                opt_state[i] = {
-                    name: (v.clone() if name == "step" or row < 0 else v[row].clone())
-                    for name, v in st.items()
-                }
-        # The options of a plain trial's Adam (foreach, not fused), so the checkpoint
-        # resumes unpacked as well as packed.
-        group = {k2: v for k2, v in self.opt.param_groups[0].items() if k2 != "params"}
-        group.update(foreach=True, fused=None)
+        where = {id(p): (owner, row) for p, owner, row in self._member_params(k)}
+        ref = self._reference_opt(k)
+        for group in ref.param_groups:
+            for p in group["params"]:
+                owner, row = where[id(p)]
+                st = self.opt.state.get(owner)
+                if st:
+                    ref.state[p] = {
+                        name: (v.clone() if name == "step" or row < 0 else v[row].clone())
+                        for name, v in st.items()
+                    }
         out: dict[str, Any] = {
             "model": {n: t.clone() for n, t in m.model.state_dict().items()},
             "policy": {n: t.clone() for n, t in m.policy.state_dict().items()},
-            "opt": {
-                "state": opt_state,
-                "param_groups": [{**group, "params": list(range(len(params)))}],
-            },
+            "opt": ref.state_dict(),
             "scaler": self.precision.state_dict(),
         }
         if self.device.type == "cuda":
@@ -440,11 +455,11 @@ class PackedEngine(Engine):
         m.policy.load_state_dict(st["policy"])
         m.rng = st["rng_cuda"][0] if self.device.type == "cuda" else st["rng_cpu"]
         self.precision.load_state_dict(st.get("scaler") or {})
-        saved = st["opt"]["state"]
-        for i, (_, owner, row) in enumerate(self._member_params(k)):
-            src = saved.get(i)
-            if not src:
-                continue
+        ref = self._reference_opt(k)
+        ref.load_state_dict(st["opt"])
+        where = {id(p): (owner, row) for p, owner, row in self._member_params(k)}
+        for p, src in ref.state.items():
+            owner, row = where[id(p)]
             if row < 0:
                 self.opt.state[owner] = {n: v.clone() for n, v in src.items()}
                 continue

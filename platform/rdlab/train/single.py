@@ -24,25 +24,29 @@ from rdlab.train.device import Precision
 from rdlab.train.engine import Engine
 from rdlab.train.member import Member, get_rng, set_rng
 from rdlab.train.metrics import SUM_KEYS, finite_sums, params_finite, step_sums, summarise
+from rdlab.train.optim import build_optimizer
 
 BETA_SALT = 4_409  # the multi-rate VAE's β stream, apart from the data's (seed, epoch) stream
 
 
-def adam(params: list[Tensor], lr: float) -> torch.optim.Adam:
-    # foreach: one multi-tensor kernel per update step instead of ~10 ops per parameter;
-    # the same arithmetic, bit for bit (issue 8 measured it; CPU's default is per-tensor).
-    return torch.optim.Adam(params, lr=lr, foreach=True)
+def member_optimizer(m: Member) -> torch.optim.Adam:
+    """A trial's own Adam: the model at ``train.lr``, its σ parameters at theirs. foreach:
+    one multi-tensor kernel per update step instead of ~10 ops per parameter; the same
+    arithmetic, bit for bit (issue 8 measured it; CPU's default is per-tensor)."""
+    return build_optimizer(
+        m.model.parameters(), m.policy.sigma_parameters(), m.cfg.train.lr, foreach=True
+    )
 
 
 class _Slot:
     """One member's optimisers and precision."""
 
     def __init__(self, m: Member) -> None:
-        self.opt = adam([*m.model.parameters(), *m.policy.parameters()], m.cfg.train.lr)
+        self.opt = member_optimizer(m)
         self.disc_opt: torch.optim.Optimizer | None = None
-        if m.disc is not None:
+        if m.disc is not None:  # 002's discriminator optimiser (Adam, lr 1e-4 by default)
             adv = m.cfg.objective.adversarial
-            self.disc_opt = torch.optim.Adam(m.disc.parameters(), lr=adv.lr, betas=(0.5, 0.999))
+            self.disc_opt = torch.optim.Adam(m.disc.parameters(), lr=adv.lr, betas=adv.betas)
         self.precision = Precision(m.cfg.train.precision, m.device)
         self.beta_rng: torch.Generator | None = None  # per-batch β (multi-rate VAE only)
         self.log_beta_range = (0.0, 0.0)
@@ -110,7 +114,7 @@ class SingleEngine(Engine):
         if not finite_sums(sums) or not params_finite(m.model):
             return None
         m.policy.end_epoch(epoch)
-        return summarise(sums, m.data.dim, m.data.is_image)
+        return summarise(sums, m.data.dim, m.data.train_bin_width)
 
     def train_epoch(self, epoch: int) -> list[dict[str, float] | None]:
         return [

@@ -32,11 +32,17 @@ class SigmaPolicy(nn.Module, ABC):
     ``data_dependent`` policies estimate σ from the reconstruction error itself; a proper
     density for them (IWAE) uses one shared σ* fitted on the training split instead.
     ``per_dimension`` policies give a σ that varies across data dimensions (σ maps).
+    ``learned`` policies hold σ in parameters the optimiser trains (a scalar, a map, a
+    head); their metrics report ``sigma_gap``, how far σ is from the closed-form optimum.
+    Such a policy's ``lr`` (None: the model's ``train.lr``) is the learning rate of its
+    parameters (:func:`rdlab.train.optim.build_optimizer`).
     """
 
     Options: ClassVar[type[BaseModel]] = NoOptions
     data_dependent: ClassVar[bool] = False
     per_dimension: ClassVar[bool] = False
+    learned: ClassVar[bool] = False
+    lr: float | None = None
 
     def __init__(self, min_log_sigma: float | None = -6.0) -> None:
         super().__init__()
@@ -54,6 +60,12 @@ class SigmaPolicy(nn.Module, ABC):
     @abstractmethod
     def log_sigma(self, x: Tensor, out: VAEOutput) -> Tensor:
         """log σ_x, floored, broadcastable against x ([B, *shape], [1, *shape], [B, 1, …])."""
+
+    def sigma_parameters(self) -> list[tuple[list[nn.Parameter], float | None]]:
+        """The policy's trainable parameters by learning rate, [(parameters, lr)], lr None
+        meaning ``train.lr``. Default: all of them at ``self.lr``."""
+        params = list(self.parameters())
+        return [(params, self.lr)] if params else []
 
     def floor(self, log_sigma: Tensor) -> Tensor:
         return soft_floor(log_sigma, self.min_log_sigma)

@@ -1,4 +1,9 @@
-"""``learned_pixel``: one learned log σ per data dimension, not input-dependent (σ-VAE)."""
+"""``learned_pixel``: one learned log σ per data dimension, not input-dependent (σ-VAE).
+
+Every dimension's log σ starts at ``init`` and learns at ``lr`` (None: ``train.lr``); each
+has as far to travel as ``learned_scalar``'s one, so the default is the same
+(:data:`~rdlab.objectives.sigma.learned_scalar.LEARNED_SIGMA_LR`).
+"""
 
 from __future__ import annotations
 
@@ -14,10 +19,14 @@ from rdlab.objectives.sigma.learned_scalar import LearnedOptions
 class LearnedPixel(SigmaPolicy):
     Options = LearnedOptions
     per_dimension = True
+    learned = True
 
-    def __init__(self, min_log_sigma: float | None = -6.0, init: float = 0.0) -> None:
+    def __init__(
+        self, min_log_sigma: float | None = -6.0, init: float = 0.0, lr: float | None = None
+    ) -> None:
         super().__init__(min_log_sigma)
         self.init = float(init)
+        self.lr = lr
         self.raw = nn.Parameter(torch.zeros(0))
 
     def setup(self, model: VAEModel, epochs: int) -> None:
