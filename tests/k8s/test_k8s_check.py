@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import copy
+import importlib.util
+import os
+import shlex
 import shutil
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -114,6 +118,28 @@ def _args(old: str, new: str) -> Mutation:
 
 
 HEAD = ["spec", "headGroupSpec"]
+WORKER = ["spec", "workerGroupSpecs", 0]
+TRACKING = "http://mlflow.rdlab.svc.cluster.local:5000"
+
+
+def _entrypoint(
+    storage: str = "s3://rdlab-runs/runs", tracking: str = TRACKING, resume: str = "--resume auto"
+) -> Mutation:
+    command = f"python studies/rd_frontier.py --storage {storage} --tracking-uri {tracking}"
+    return _set(["spec", "entrypoint"], f"{command} {resume}".strip(), "RayJob")
+
+
+def _drop_env(group: list[Any], var: str) -> Mutation:
+    def mutate(objs: list[Obj]) -> None:
+        node = find(objs, "RayCluster")
+        for key in group:
+            node = node[key]
+        ray = node["template"]["spec"]["containers"][0]
+        ray["env"] = [e for e in ray["env"] if e["name"] != var]
+
+    return mutate
+
+
 MUTATIONS: dict[str, tuple[Mutation, str, str]] = {
     "misspelt RayCluster field": (
         _rename(["spec"], "workerGroupSpecs", "workerGroupSpec", "RayCluster"),
@@ -237,24 +263,60 @@ MUTATIONS: dict[str, tuple[Mutation, str, str]] = {
         'num-cpus: "0"',
     ),
     "tracking URI not in --allowed-hosts": (
-        _set(
-            ["spec", "entrypoint"],
-            "python studies/rd_frontier.py --storage /mnt/rdlab/runs "
-            "--tracking-uri http://mlflow.other.svc.cluster.local:5000",
-            "RayJob",
-        ),
+        _entrypoint(tracking="http://mlflow.other.svc.cluster.local:5000"),
         "ray",
         "not in MLflow's --allowed-hosts",
     ),
     "storage path not mounted": (
-        _set(
-            ["spec", "entrypoint"],
-            "python studies/rd_frontier.py --storage /data/runs "
-            "--tracking-uri http://mlflow.rdlab.svc.cluster.local:5000",
-            "RayJob",
-        ),
+        _entrypoint(storage="/data/runs"),
         "ray",
         "--storage /data/runs is not on a volume mounted",
+    ),
+    "entrypoint without --resume auto": (
+        _entrypoint(resume=""),
+        "ray",
+        "entrypoint must pass --resume auto",
+    ),
+    "entrypoint with a plain --resume": (
+        _entrypoint(resume="--resume"),
+        "ray",
+        "entrypoint must pass --resume auto",
+    ),
+    "storage other than ConfigMap rdlab-storage": (
+        _entrypoint(storage="s3://elsewhere/runs"),
+        "ray",
+        "differs from ConfigMap rdlab-storage",
+    ),
+    "Ray worker without S3 credentials": (
+        _drop_env(WORKER, "AWS_SECRET_ACCESS_KEY"),
+        "ray",
+        "spec.workerGroupSpecs[0]: no AWS credentials for --storage s3://rdlab-runs/runs",
+    ),
+    "Ray head without the MinIO endpoint": (
+        _drop_env(HEAD, "AWS_ENDPOINT_URL"),
+        "ray",
+        "spec.headGroupSpec: no AWS_ENDPOINT_URL",
+    ),
+    "MinIO closed to the Ray pods": (
+        lambda objs: find(objs, "NetworkPolicy", "minio-from-clients")["spec"]["ingress"][0][
+            "from"
+        ].pop(),
+        "ray",
+        "no NetworkPolicy lets the Ray pods (ray.io/cluster: rdlab) reach MinIO",
+    ),
+    "head with the default grace period": (
+        lambda objs: find(objs, "RayCluster")["spec"]["headGroupSpec"]["template"]["spec"].pop(
+            "terminationGracePeriodSeconds"
+        ),
+        "ray",
+        "headGroupSpec.template.spec.terminationGracePeriodSeconds must be >= 60",
+    ),
+    "submitter with a short grace period": (
+        _set(
+            ["spec", "submitterPodTemplate", "spec", "terminationGracePeriodSeconds"], 30, "RayJob"
+        ),
+        "ray",
+        "submitterPodTemplate.spec.terminationGracePeriodSeconds must be >= 60",
     ),
     "object in the default namespace": (
         _set(["metadata", "namespace"], "default", "Service", "mlflow"),
@@ -422,3 +484,198 @@ def test_checkov_flags_a_privileged_pod(
     assert code == 1
     assert "[CKV_K8S_16]" in out  # checkov: "Container should not be privileged"
     assert "[RDLAB_PRIVILEGED]" in out
+
+
+# --------------------------------------------------------------- object storage, resuming
+def ray_pods(objs: list[Obj]) -> list[tuple[str, Obj]]:
+    """(group, pod spec) of the RayCluster's head and every worker group."""
+    spec = find(objs, "RayCluster")["spec"]
+    pods = [("head", spec["headGroupSpec"]["template"]["spec"])]
+    pods += [(g["groupName"], g["template"]["spec"]) for g in spec["workerGroupSpecs"]]
+    return pods
+
+
+def entrypoint_flags(objs: list[Obj]) -> dict[str, str]:
+    argv = shlex.split(find(objs, "RayJob")["spec"]["entrypoint"])
+    return {flag: argv[i + 1] for i, flag in enumerate(argv[:-1]) if flag.startswith("--")}
+
+
+def storage_configmap(objs: list[Obj]) -> Obj:
+    return next(
+        o
+        for o in objs
+        if o["kind"] == "ConfigMap" and o["metadata"]["name"].startswith("rdlab-storage-")
+    )
+
+
+def test_rayjob_resumes_a_study_in_the_object_store(built: dict[str, list[Obj]]) -> None:
+    storages = {}
+    for name, objs in built.items():
+        flags = entrypoint_flags(objs)
+        assert flags["--resume"] == "auto", name
+        assert flags["--storage"].startswith("s3://"), name
+        assert flags["--tracking-uri"].startswith("http"), name
+        # One place: the overlay's ConfigMap, copied into the entrypoint.
+        assert flags["--storage"] == storage_configmap(objs)["data"]["runs"], name
+        storages[name] = flags["--storage"]
+        job = find(objs, "RayJob")["spec"]
+        assert job["backoffLimit"] >= 1, "a retry continues the study (--resume auto)"
+    assert storages["local"] == "s3://rdlab-runs/runs"
+    assert storages["gpu"] != storages["local"]  # the gpu overlay names its cloud bucket
+
+
+def _secret_ref(container: Obj, var: str) -> Obj:
+    env = {e["name"]: e for e in container["env"]}
+    return env[var]["valueFrom"]["secretKeyRef"]  # type: ignore[no-any-return]
+
+
+def test_every_ray_container_reaches_the_object_store(built: dict[str, list[Obj]]) -> None:
+    for name, objs in built.items():
+        for group, pod in ray_pods(objs):
+            ray = pod["containers"][0]
+            where = f"{name}/{group}"
+            assert _secret_ref(ray, "AWS_ACCESS_KEY_ID") == {
+                "name": "rdlab-s3",
+                "key": "access-key-id",
+            }, where
+            assert _secret_ref(ray, "AWS_SECRET_ACCESS_KEY") == {
+                "name": "rdlab-s3",
+                "key": "secret-access-key",
+            }, where
+            env = {e["name"]: e.get("value") for e in ray["env"]}
+            if name == "local":
+                assert env["AWS_ENDPOINT_URL"] == "http://minio:9000", where
+            else:
+                assert "AWS_ENDPOINT_URL" not in env, where  # the cloud's own endpoint
+            # No shared volume any more: the study lives in the object store.
+            assert not any("persistentVolumeClaim" in v for v in pod.get("volumes", [])), where
+    for name, objs in built.items():
+        assert not any(o["kind"] == "PersistentVolumeClaim" for o in objs), name
+
+
+def test_minio_serves_the_runs_bucket_to_the_ray_pods(built: dict[str, list[Obj]]) -> None:
+    objs = built["local"]
+    policy = find(objs, "NetworkPolicy", "minio-from-clients")["spec"]
+    peers = [p["podSelector"]["matchLabels"] for p in policy["ingress"][0]["from"]]
+    assert {"app.kubernetes.io/name": "mlflow"} in peers
+    assert {"ray.io/cluster": "rdlab"} in peers
+
+    def init_env(objs: list[Obj]) -> dict[str, Obj]:
+        pod = find(objs, "Deployment", "mlflow")["spec"]["template"]["spec"]
+        return {e["name"]: e for e in pod["initContainers"][0]["env"]}
+
+    ref = init_env(objs)["RUNS_STORAGE"]["valueFrom"]["configMapKeyRef"]
+    assert ref == {"name": storage_configmap(objs)["metadata"]["name"], "key": "runs"}
+    assert "RUNS_STORAGE" not in init_env(built["gpu"])  # the cloud buckets exist already
+
+
+def test_head_and_submitter_have_time_for_a_clean_stop(built: dict[str, list[Obj]]) -> None:
+    for name, objs in built.items():
+        head = ray_pods(objs)[0][1]
+        submitter = find(objs, "RayJob")["spec"]["submitterPodTemplate"]["spec"]
+        assert head["terminationGracePeriodSeconds"] >= 60, name
+        assert submitter["terminationGracePeriodSeconds"] >= 60, name
+        env = {e["name"]: e.get("value") for e in head["containers"][0]["env"]}
+        # `ray job stop` / RayJob deletion wait this long before SIGKILL (Ray's default: 3 s),
+        # and it must fit in the grace period with the preStop hook that waits as long.
+        assert 60 <= int(env["RAY_JOB_STOP_WAIT_TIME_S"]) < head["terminationGracePeriodSeconds"]
+        assert "preStop" in head["containers"][0]["lifecycle"], name
+
+
+FAKE_DRIVER = """
+import signal, sys, time
+def stop(signum, frame):
+    time.sleep(0.5)  # saving Tune's state
+    print("error: the study was terminated (SIGTERM)", flush=True)
+    sys.exit(143)
+signal.signal(signal.SIGTERM, stop)
+print("ready", flush=True)
+time.sleep(60)
+sys.exit(1)
+"""
+
+
+def test_head_prestop_hook_stops_the_drivers_and_waits(built: dict[str, list[Obj]]) -> None:
+    """The hook, as built, on this machine: it sends SIGTERM to the processes that carry the
+    driver mark, leaves others alone, and returns once the driver has exited. A unique mark
+    replaces Ray's, so no real Ray job driver on this machine is touched."""
+    head = ray_pods(built["local"])[0][1]["containers"][0]
+    command = head["lifecycle"]["preStop"]["exec"]["command"]
+    assert command[:2] == ["python", "-c"]
+    mark = "RAY_JOB_CONFIG_JSON_ENV_VAR"
+    assert command[2].count(mark) == 1
+    unique = f"RDLAB_TEST_DRIVER_{uuid.uuid4().hex}"
+    script = command[2].replace(mark, unique)
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RDLAB_TEST_DRIVER_")}
+    driver = subprocess.Popen(
+        [sys.executable, "-c", FAKE_DRIVER],
+        env={**env, unique: "{}"},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    bystander = subprocess.Popen(
+        [sys.executable, "-c", FAKE_DRIVER], env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert driver.stdout is not None and driver.stdout.readline().strip() == "ready"
+        assert bystander.stdout is not None and bystander.stdout.readline().strip() == "ready"
+        hook = subprocess.run(
+            [sys.executable, "-c", script],
+            env={**env, "RAY_JOB_STOP_WAIT_TIME_S": "30"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert hook.returncode == 0, hook.stderr
+        assert "preStop: 1 Ray job process(es) sent SIGTERM" in hook.stdout
+        # The hook returned only after the driver had finished its clean stop (a zombie
+        # until reaped here counts as gone).
+        assert driver.poll() == 143
+        assert "terminated (SIGTERM)" in (driver.stdout.read() or "")
+        assert bystander.poll() is None
+    finally:
+        for proc in (driver, bystander):
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(timeout=10)
+
+
+def _ensure_bucket_module() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "rdlab_ensure_bucket", K8S / "base" / "ensure_bucket.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_ensure_bucket_creates_the_artifact_and_runs_buckets(
+    monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    moto = pytest.importorskip("moto")
+    ensure_bucket = _ensure_bucket_module()
+    for var in ("MLFLOW_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("ARTIFACTS_DESTINATION", "s3://rdlab-artifacts")
+    monkeypatch.setenv("RUNS_STORAGE", "s3://rdlab-runs/runs")
+    with moto.mock_aws():
+        assert ensure_bucket.main() == 0
+        assert ensure_bucket.main() == 0  # idempotent: the buckets exist now
+        import boto3
+
+        names = {b["Name"] for b in boto3.client("s3").list_buckets()["Buckets"]}
+    assert names == {"rdlab-artifacts", "rdlab-runs"}
+    out = capsys.readouterr().out
+    assert out.count("created") == 2 and out.count("exists") == 2
+    assert ensure_bucket.buckets(
+        {"ARTIFACTS_DESTINATION": "s3://a/x", "RUNS_STORAGE": "s3://a/y"}
+    ) == ["a"]
+    assert ensure_bucket.buckets({"ARTIFACTS_DESTINATION": "s3://a"}) == ["a"]
+    with pytest.raises(SystemExit, match="RUNS_STORAGE must look like s3://bucket"):
+        ensure_bucket.buckets({"ARTIFACTS_DESTINATION": "s3://a", "RUNS_STORAGE": "/mnt/runs"})
