@@ -83,7 +83,7 @@ def run_rdlab(spec: dict[str, Any], work: Path) -> dict[str, Any]:
     wall, marks = timed_run([*cmd, "--storage", str(work)], work / f"{spec['study']}.log")
     import pandas as pd
 
-    df = pd.read_parquet(work / spec["study"] / "rd_points.parquet")
+    df = pd.read_parquet(work / spec["study"] / "rd_points")
     final = df[df["epoch"].isna() & (df["split"] == "val")]
     configs = [
         {"beta": float(r.beta), "policy": str(r.sigma_policy), "value": r.sigma_value}

@@ -8,7 +8,7 @@ against the measured numbers, and write ``reproductions.md`` with tables, plots,
     python studies/reproductions/run_all.py --report-only     # re-render from stored results
 
 Every spec runs as a study (``rdlab.driver.runner.run_study``: Ray Tune locally, MLflow,
-``<storage>/<study>/rd_points.parquet``). A study whose RD points already exist in the
+``<storage>/<study>/rd_points/``). A study whose RD points already exist in the
 storage, run from the same spec, is reused unless ``--rerun``; so an interrupted ``make
 reproduce`` continues where it stopped. The report covers every reproduction with results
 in the storage.
@@ -158,7 +158,8 @@ def run_phase(
     from rdlab.data import build_dataset
     from rdlab.driver.runner import run_study
     from rdlab.errors import DataNotFoundError
-    from rdlab.frontier.io import read_rd_points
+    from rdlab.frontier.dataset import RDDataset
+    from rdlab.storage import Storage
 
     data = load_yaml(str(phase.path))
     if args.smoke_test:
@@ -168,12 +169,12 @@ def run_phase(
     data = with_pack(data, args.pack if phase.pack is None else phase.pack)
     study = str(data["study"])
     root = storage / study
-    rd = root / "rd_points.parquet"
     meta_path = root / META
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    rd = RDDataset(Storage.parse(root))
     if rd.exists() and meta.get("data") == data and not args.rerun:  # same spec: reuse
         status, wall = "reused", float(meta.get("wall_s", math.nan))
-        print(f"[{study}] reusing {rd}", flush=True)
+        print(f"[{study}] reusing {root}", flush=True)
     else:
         try:  # the dataset's files, before anything is written (MNIST may be absent here)
             build_dataset(DatasetConfig.model_validate(data.get("dataset", {})))
@@ -196,7 +197,7 @@ def run_phase(
             raise SystemExit(rc)
         meta_path.write_text(json.dumps({"spec": phase.spec, "wall_s": wall, "data": data}))
         status = "ran"
-    table = read_rd_points(rd)
+    table = rd.read()
     return _phase_run(study, phase.spec, status, wall, table), table
 
 

@@ -8,6 +8,7 @@ One harness (module fixture) serves every scenario; the trials reserve the custo
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -335,3 +336,37 @@ class EpochMarks(Callback):
         store = Storage.parse(os.environ["MARKS_URI"])
         store.write_bytes(f"{member.trial_id}-{os.getpid()}-{member.epoch}", b"")
 '''
+
+
+def test_a_dead_drivers_lease_on_the_object_store_expires(harness: Harness) -> None:
+    """Issue 17: a driver killed with SIGKILL leaves its lease object; a --resume is refused
+    while the lease is fresh and takes the study over once it has expired."""
+    h = harness
+    spec = h.tree / h.spec_file(_spec("mn-lease", train={"epochs": 2, "batch_size": 64}))
+    args = ["--spec", str(spec), "--storage", h.store.uri("runs"), "--tracking-uri", h.tracking_uri]
+    env = {**h.cluster.env, "RAY_ADDRESS": h.cluster.gcs, "RDLAB_LEASE_S": "20"}
+    st = h.storage("mn-lease")
+    proc = subprocess.Popen(
+        [sys.executable, str(h.tree / "studies" / "rd_frontier.py"), *args],
+        env=env,
+        cwd=h.tree,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_for("Tune's state in the object store", lambda: st.exists("tune/search"), 300, proc)
+        assert st.is_file(".rdlab-lease.json")
+    finally:
+        os.killpg(proc.pid, 9)  # SIGKILL: no chance to release the lease
+        proc.wait(timeout=60)
+    expires = json.loads(st.read_bytes(".rdlab-lease.json"))["expires"]
+    early = _driver(h, [*args, "--resume"], {"RDLAB_LEASE_S": "20"})
+    assert time.time() < expires, "too slow to try while the lease is fresh"
+    assert early.returncode == 2, early.stdout + early.stderr
+    assert "is being run by another driver" in early.stderr
+    time.sleep(max(0.0, expires - time.time()) + 1.0)
+    late = _driver(h, [*args, "--resume"], {"RDLAB_LEASE_S": "20"})
+    assert late.returncode == 0, late.stdout[-3000:] + late.stderr[-3000:]
+    assert "resuming the Tune experiment" in late.stdout
+    assert not st.exists(".rdlab-lease.json")  # released at the end

@@ -348,3 +348,38 @@ def test_an_interrupted_compaction_reads_right_and_finishes_later(
     pd.testing.assert_frame_equal(_sorted(data.read()), before)  # no row twice, none lost
     assert data.compact() == 3
     pd.testing.assert_frame_equal(_sorted(data.read()), before)
+
+
+def test_the_end_of_a_study_writes_only_what_is_missing_and_compacts_a_large_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """StudyOutputs.finish: trials the writer already stored are not written again (a
+    10,000-trial study would pay 10,000 writes at its end), a trial the writer missed or
+    failed is, and from COMPACT_FROM trials the dataset becomes one file, read ~10x faster."""
+    from rdlab.driver import outputs as O
+
+    handler = Recording()
+    out = O.StudyOutputs(
+        Storage(tmp_path.as_posix(), pafs.PyFileSystem(handler), tmp_path.as_posix())
+    )
+    out.open(resume=False)
+    assert out.writer is not None
+    for k in (1, 2):
+        out.writer.submit(f"t{k}", trial_rows(f"t{k}"))
+    assert out.writer.flush(timeout=30)
+    handler.touched.clear()
+    rows = [r for k in (1, 2, 3) for r in trial_rows(f"t{k}", rate=float(k))]
+    says: list[str] = []
+    out.finish(rows, says.append)
+    written = {Path(p).name for op, p in handler.touched if op == "write"}
+    assert written == {"t3.parquet"}, handler.touched  # only the one the writer missed
+    assert says == []  # 3 trials: below COMPACT_FROM, the trial files stay
+    assert RDDataset(Storage.parse(tmp_path)).trial_ids() == ["t1", "t2", "t3"]
+
+    monkeypatch.setattr(O, "COMPACT_FROM", 3)
+    out.open(resume=False)
+    out.finish(rows, says.append)
+    assert says == ["compacting 3 trials' RD points into one file"]
+    assert sorted(p.name for p in (tmp_path / "rd_points").iterdir()) == ["+compacted.parquet"]
+    back = RDDataset(Storage.parse(tmp_path)).read()
+    assert sorted(back.groupby("trial_id").size().items()) == [("t1", 3), ("t2", 3), ("t3", 3)]

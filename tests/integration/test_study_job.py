@@ -74,9 +74,9 @@ def test_ray_job_submit_smoke_study(tmp_path: Path) -> None:
     assert len(parents) == 1
     assert sorted(r["tags.rdlab.trial_id"] for r in children) == trials  # exactly one each
     assert {r["tags.mlflow.parentRunId"] for r in children} == {parents[0]["run_id"]}
-    assert sorted(final["split"]) == ["test", "test", "val", "val"]
+    assert sorted(final["split"]) == ["test", "test", "train", "train", "val", "val"]
     ok = final[final["status"] == "ok"]
-    assert len(ok) == 4
+    assert len(ok) == 6
     assert ok[METRICS].notna().all().all()
     assert set(final["mlflow_run_id"]) == {r["run_id"] for r in children}
     assert (table["epoch"].dropna() >= 1).all()

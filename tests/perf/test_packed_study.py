@@ -5,7 +5,9 @@ ones the same trial gives when run alone (rdlab train)."""
 from __future__ import annotations
 
 import io
+import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,7 @@ BASE: dict[str, Any] = {
     "dataset": {"name": "digits"},
     "model": {"name": "mlp_resnet", "latent_dim": 4, "hidden": 16, "blocks": 1},
     "train": {"epochs": 2, "batch_size": 256, "seed": 0},
-    "eval": {"splits": ["val"], "iwae_k": 0, "frechet": False, "pictures": False},
+    "eval": {"splits": ["val"], "iwae_k": 0, "frechet": False, "pictures": True},
 }
 
 
@@ -49,6 +51,15 @@ def test_packed_grid_study_gives_one_trial_per_member(tmp_path: Path) -> None:
     assert ids == ["s0000-m0", "s0000-m1", "s0001-m0", "s0001-m1"]
     assert final["mlflow_run_id"].nunique() == 4
     assert set(table.dropna(subset=["epoch"])["trial_id"]) == set(ids)  # per-epoch rows too
+    # Every member's pictures are in the study folder, where the report finds them: its
+    # gallery has a row, with pictures, for each member on a frontier.
+    html = (root / "report.html").read_text()
+    for row in final.itertuples():
+        listed = json.loads(row.artifacts)
+        assert listed and all((root / p).is_file() for p in listed), row.trial_id
+        assert all(p.startswith(f"trials/{row.trial_id[:5]}/m") for p in listed)
+    shown = re.findall(r'<tr data-trial="(s\d{4}-m\d)">(.*?)</tr>', html, re.S)
+    assert shown and all('data-kind="data"><img' in cells for _, cells in shown)
 
     import mlflow
 

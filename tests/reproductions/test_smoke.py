@@ -38,7 +38,7 @@ def test_smoke_reproduction_end_to_end(tmp_path: Path) -> None:
     wall = time.perf_counter() - t0
     assert proc.returncode == 0, proc.stderr[-2000:]
     study = tmp_path / "repro-004-hypersphere"
-    points = pd.read_parquet(study / "rd_points.parquet")
+    points = pd.read_parquet(study / "rd_points")
     assert points["trial_id"].nunique() == 2
     probes = pd.read_parquet(study / "probes.parquet")
     assert len(probes) == 2 and (probes["radius_prior"] >= 0).all()

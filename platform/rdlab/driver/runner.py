@@ -254,8 +254,7 @@ def _run(req: Request, plan: Plan, lease: Lease, say: Callable[[str], None]) -> 
                 points=reps,
                 **search,  # type: ignore[arg-type]
             )
-    outputs.close()
-    outputs.write_all([r for o in outcomes for r in outcome_rows(spec, o)])
+    outputs.finish([r for o in outcomes for r in outcome_rows(spec, o)], say)
     failed = [o for o in outcomes if o.status == "failed"]
     tracker.mark_failed([(o.trial_id, o.run_id, o.failure or "error") for o in failed])
     wall = time.perf_counter() - t0
