@@ -1,1 +1,1 @@
-"""Runnable studies: rd_frontier.py, specs/, reproductions/, benchmarks/."""
+"""Runnable studies: rd_frontier.py, specs/, reproductions/, benchmarks/, tools/."""
