@@ -125,7 +125,7 @@ def plan_study(
         tracking_uri=tracking,
         tracking_given=given,
         optuna_url=optuna,
-        artifact_dir=study.local_path("mlartifacts") if local and not given else None,
+        artifact_dir=_artifact_dir(tracking),
         local_cache=cache,
         outputs=StudyOutputs(study),
     )
@@ -210,3 +210,12 @@ def _check_shared(study: Storage) -> None:
         "multi-node cluster use an object store (--storage s3://bucket/prefix, endpoint from "
         "AWS_ENDPOINT_URL) or a volume mounted at the same path on every node",
     )
+
+
+def _artifact_dir(tracking_uri: str) -> Path | None:
+    """Artifacts of a sqlite store go beside its file. Without a location MLflow puts them
+    in ``./mlruns`` under whatever folder the driver was started from. A server decides
+    its own (``--artifacts-destination``)."""
+    if not tracking_uri.startswith("sqlite:///"):
+        return None
+    return Path(tracking_uri.removeprefix("sqlite:///")).parent / "mlartifacts"
