@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:  # the benchmarks use studies.tools
+    sys.path.insert(0, str(ROOT))
 BENCH_DIR = ROOT / "runs" / "bench"
 
 

@@ -20,68 +20,19 @@ rdlab and the naive loop alternate for ``--rounds`` rounds.
 from __future__ import annotations
 
 import math
-import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
-from _common import free_port, median, one_thread, parser, print_ratios, write_record
+from _common import median, one_thread, parser, print_ratios, write_record
 from rdlab.train import Callback
 
+from studies.tools.mlflow_server import mlflow_server
+
 TARGET = 0.01
-
-
-@contextmanager
-def mlflow_server(work: Path) -> Iterator[str]:
-    port = free_port()
-    host = f"127.0.0.1:{port}"
-    cmd = [
-        sys.executable, "-m", "mlflow", "server",
-        "--backend-store-uri", f"sqlite:///{work / 'mlflow.db'}",
-        "--artifacts-destination", (work / "artifacts").as_uri(),
-        "--host", "127.0.0.1",
-        "--port", str(port),
-        "--workers", "1",
-        "--allowed-hosts", f"{host},localhost:{port}",
-    ]  # fmt: skip
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    log = (work / "server.log").open("wb")
-    proc = subprocess.Popen(
-        cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
-    )
-    uri = f"http://{host}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError((work / "server.log").read_text()[-3000:])
-            try:
-                with urllib.request.urlopen(uri + "/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError("mlflow server did not start in 120 s")
-            time.sleep(0.5)
-        yield uri
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)  # the server's own process group
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-        log.close()
 
 
 class Timed(Callback):
@@ -208,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     runs: dict[str, list[dict[str, Any]]] = {"rdlab": [], "naive": []}
     with (
         tempfile.TemporaryDirectory(prefix="bench_tracking_") as tmp,
-        mlflow_server(Path(tmp)) as uri,
+        mlflow_server(Path(tmp) / "mlflow.db", Path(tmp)) as uri,
     ):
         from rdlab.config import trial_config
         from rdlab.evaluate.classifier import warm_cache

@@ -35,12 +35,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import os
-import shutil
-import signal
-import socket
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -50,6 +45,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:  # `python studies/tools/mlflow_compare_shot.py` from anywhere
+    sys.path.insert(0, str(ROOT))
+
+from studies.tools.devtools import CANDIDATES, DevTools, chromium, find_chromium  # noqa: E402
+from studies.tools.mlflow_server import LOOPBACK, mlflow_server  # noqa: E402
 
 X_METRIC = "final/val/rate"
 Y_METRIC = "final/val/nll_opt"
@@ -66,23 +68,11 @@ POLICY_COLOURS = {
     "learned_vector": "#9467bd",
 }
 SPARE_COLOURS = ("#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
-CHROMIUM = ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome")
 CHROMIUM_FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-extensions", "--hide-scrollbars", "--remote-debugging-port=0",
-    "--remote-allow-origins=*",
+    "--disable-extensions", "--hide-scrollbars",
     # Nothing but loopback (bypassed by default) reaches the network.
     "--proxy-server=127.0.0.1:9",
 )  # fmt: skip
-# Loopback only: no proxy from the environment for the server's REST API.
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def copy_db(src: Path, dst: Path) -> None:
@@ -96,80 +86,13 @@ def copy_db(src: Path, dst: Path) -> None:
         source.close()
 
 
-def stop(proc: subprocess.Popen[bytes], group: bool) -> None:
-    """Stop a process started here (with group: the process group it leads), by its id."""
-    if proc.poll() is not None:
-        return
-
-    def kill(sig: int) -> None:
-        with suppress(ProcessLookupError):
-            if group:
-                os.killpg(proc.pid, sig)
-            else:
-                proc.send_signal(sig)
-
-    kill(signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        kill(signal.SIGKILL)
-        proc.wait()
-
-
-@contextmanager
-def mlflow_server(db: Path, work: Path) -> Iterator[str]:
-    port = free_port()
-    host = f"127.0.0.1:{port}"
-    cmd = [
-        sys.executable, "-m", "mlflow", "server",
-        "--backend-store-uri", f"sqlite:///{db}",
-        "--artifacts-destination", (work / "artifacts").as_uri(),
-        "--host", "127.0.0.1",
-        "--port", str(port),
-        "--workers", "1",
-        "--allowed-hosts", f"{host},localhost:{port}",
-    ]  # fmt: skip
-    env = {
-        **os.environ,
-        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        "DO_NOT_TRACK": "true",
-    }
-    log_path = work / "server.log"
-    with log_path.open("wb") as log:
-        # Its own session: uvicorn's workers are in the group that stop() ends.
-        proc = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
-        )
-        uri = f"http://{host}"
-        try:
-            deadline = time.monotonic() + 180
-            while not _healthy(uri):
-                if proc.poll() is not None:
-                    raise RuntimeError("mlflow server exited:\n" + log_path.read_text()[-3000:])
-                if time.monotonic() > deadline:
-                    raise TimeoutError("mlflow server did not start in 180 s")
-                time.sleep(0.5)
-            yield uri
-        finally:
-            stop(proc, group=True)
-
-
-def _healthy(uri: str) -> bool:
-    try:
-        with _OPENER.open(uri + "/health", timeout=2) as r:
-            return bool(r.status == 200)
-    except OSError:
-        return False
-
-
 def rest(uri: str, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
     req = urllib.request.Request(
         f"{uri}/api/2.0/mlflow/{endpoint}",
         data=json.dumps(body).encode(),
         headers={"Content-Type": "application/json"},
     )
-    with _OPENER.open(req, timeout=30) as resp:
+    with LOOPBACK.open(req, timeout=30) as resp:
         return dict(json.load(resp))
 
 
@@ -265,71 +188,13 @@ def view_state(chart_height: int) -> dict[str, Any]:
     }
 
 
-class DevTools:
-    """The few DevTools-protocol calls needed here, on one page target."""
-
-    def __init__(self, ws_url: str) -> None:
-        import websocket  # websocket-client, a dev dependency
-
-        self.ws = websocket.create_connection(ws_url, timeout=60, suppress_origin=True)
-        self._id = 0
-
-    def call(self, method: str, **params: Any) -> dict[str, Any]:
-        self._id += 1
-        self.ws.send(json.dumps({"id": self._id, "method": method, "params": params}))
-        while True:
-            msg = json.loads(self.ws.recv())
-            if msg.get("id") == self._id:
-                if "error" in msg:
-                    raise RuntimeError(f"{method}: {msg['error']}")
-                return dict(msg.get("result", {}))
-
-    def evaluate(self, expression: str) -> Any:
-        result = self.call(
-            "Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True
-        )
-        if "exceptionDetails" in result:
-            raise RuntimeError(json.dumps(result["exceptionDetails"])[:2000])
-        return result.get("result", {}).get("value")
-
-    def drag(self, x: float, y: float, dx: float) -> None:
-        """Press the left button at (x, y), move dx to the right in steps, release."""
-        mouse = "Input.dispatchMouseEvent"
-        self.call(mouse, type="mouseMoved", x=x, y=y)
-        self.call(mouse, type="mousePressed", x=x, y=y, button="left", clickCount=1)
-        for k in range(1, 11):
-            self.call(mouse, type="mouseMoved", x=x + dx * k / 10, y=y, button="left", buttons=1)
-            time.sleep(0.03)
-        self.call(mouse, type="mouseReleased", x=x + dx, y=y, button="left", clickCount=1)
-        self.call(mouse, type="mouseMoved", x=1, y=1)  # no hover state in the picture
-
-
 @contextmanager
-def chromium(work: Path) -> Iterator[DevTools]:
-    binary = next((b for b in map(shutil.which, CHROMIUM) if b), None)
+def browser(work: Path) -> Iterator[DevTools]:
+    binary = find_chromium()
     if binary is None:
-        raise SystemExit(f"no Chromium found (looked for {', '.join(CHROMIUM)})")
-    profile = work / "chromium-profile"
-    cmd = [binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        port_file = profile / "DevToolsActivePort"
-        deadline = time.monotonic() + 60
-        while not port_file.exists() or not port_file.read_text().strip():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("Chromium did not open its DevTools port")
-            time.sleep(0.1)
-        port = port_file.read_text().split()[0]
-        with _OPENER.open(f"http://127.0.0.1:{port}/json/list", timeout=10) as resp:
-            targets = json.load(resp)
-        page = next(t for t in targets if t["type"] == "page")
-        dt = DevTools(str(page["webSocketDebuggerUrl"]))
-        try:
-            yield dt
-        finally:
-            dt.ws.close()
-    finally:
-        stop(proc, group=False)
+        raise SystemExit(f"no Chromium found (looked for {', '.join(CANDIDATES)})")
+    with chromium(binary, work / "chromium-profile", CHROMIUM_FLAGS) as dt:
+        yield dt
 
 
 # What the page shows: the scatter's markers (count, fill colours), its axis titles, and the
@@ -461,7 +326,7 @@ def main(argv: list[str] | None = None) -> None:
                 {"compareRunsMode": "CHART", "viewStateShareKey": SHARE_KEY}
             )
             url = f"{uri}/#/experiments/{exp['experiment_id']}/runs?{query}"
-            with chromium(work) as dt:
+            with browser(work) as dt:
                 dt.call("Page.enable")
                 dt.call(
                     "Emulation.setDeviceMetricsOverride",

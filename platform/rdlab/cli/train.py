@@ -13,7 +13,7 @@ import yaml
 
 from rdlab.config import TrialConfig
 from rdlab.evaluate import CachedClassifier, resolve_cache_dir
-from rdlab.train.checkpoint import atomic_write_bytes
+from rdlab.storage import atomic_write
 from rdlab.train.hooks import Callback, EpochReport, TrialResult
 from rdlab.train.member import Member
 from rdlab.trial import Trial
@@ -71,15 +71,13 @@ def write_outputs(out: Path, cfg: TrialConfig, result: TrialResult) -> None:
         "artifacts": result.artifacts,
         "splits": result.final,
     }
-    atomic_write_bytes(
-        out / "metrics.json", lambda fh: fh.write(json.dumps(summary, indent=2).encode())
-    )
-    atomic_write_bytes(
+    atomic_write(out / "metrics.json", lambda fh: fh.write(json.dumps(summary, indent=2).encode()))
+    atomic_write(
         out / "config.yaml",
         lambda fh: fh.write(yaml.safe_dump(cfg.to_dict(), sort_keys=False).encode()),
     )
     df = pd.DataFrame(result.history)
-    atomic_write_bytes(out / "curve.parquet", lambda fh: df.to_parquet(fh, index=False))
+    atomic_write(out / "curve.parquet", lambda fh: df.to_parquet(fh, index=False))
 
 
 def run_train(cfg: TrialConfig, out: Path, device: str | None = None, resume: bool = True) -> int:

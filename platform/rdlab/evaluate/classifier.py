@@ -36,7 +36,7 @@ from torch import Tensor, nn
 from rdlab.config import TrialConfig
 from rdlab.data import build_dataset
 from rdlab.evaluate._util import eval_mode, seeded
-from rdlab.train.checkpoint import atomic_write_bytes
+from rdlab.storage import atomic_write
 
 VERSION = 1  # bump when the architecture or the training recipe changes
 FORMAT = f"rdlab-frechet-classifier-{VERSION}"
@@ -146,7 +146,7 @@ def load_or_train(
     raw = to_bytes(net, acc, dataset)
     if path is not None:
         with contextlib.suppress(OSError):  # a read-only cache costs the next trial a retraining
-            atomic_write_bytes(path, lambda fh: fh.write(raw))
+            atomic_write(path, lambda fh: fh.write(raw))
     return FrechetClassifier(
         net=net, test_acc=acc, path=path, trained=True, digest=hashlib.sha256(raw).hexdigest()
     )

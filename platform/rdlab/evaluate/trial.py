@@ -57,8 +57,7 @@ from rdlab.evaluate.render import render_all
 from rdlab.frontier.rows import sweep_key
 from rdlab.model import VAEModel, as_beta_conditioned
 from rdlab.objectives.sigma import SigmaPolicy
-from rdlab.train.member import VALIDATION_SALT
-from rdlab.train.metrics import evaluate_split
+from rdlab.train.metrics import validate
 
 if TYPE_CHECKING:
     from sklearn.mixture import GaussianMixture
@@ -81,14 +80,7 @@ class Subject:
 
     def validate(self, split: str) -> dict[str, float]:
         """The per-epoch metrics of a split, as the training loop computes them."""
-        return evaluate_split(
-            self.model,
-            self.policy,
-            self.data.likelihood_split(split),  # dequantised for discrete data
-            self.cfg.train.eval_batch_size,
-            self.data.bin_width,
-            seed=self.cfg.train.seed + VALIDATION_SALT,
-        )
+        return validate(self.model, self.policy, self.data, self.cfg, split)
 
 
 @dataclass

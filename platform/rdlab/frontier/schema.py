@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from rdlab.frontier.rows import METRIC_COLUMNS
+
 SCHEMA_VERSION = "1"
 VERSION_KEY = b"rdlab.schema_version"
 TABLE_KEY = b"rdlab.table"
@@ -24,23 +26,9 @@ REQUIRED = ("study", "trial_id", "status", "split")
 
 _STR = ("study", "trial_id", "mlflow_run_id", "status", "dataset", "model", "sigma_policy")
 _HYPER = ("beta", "sigma_value", "kl_g", "kl_i", "l1", "adversarial")
-METRICS = (
-    "rate",
-    "mse",
-    "nll",
-    "nll_opt",
-    "elbo",
-    "bpd",
-    "iwae",
-    "active_units",
-    "log_sigma_x",
-    "sigma_gap",  # log σ_learned − log σ*, σ*² = mse/D on the split; null without a learned σ
-    "wall_s",
-    "agg_kl",
-    "fd_prior",
-    "fd_gmm",
-    "fd_recon",
-)
+# The trial's metrics as rows.py fills them, plus the trial's wall time, in column order.
+_WALL_AFTER = METRIC_COLUMNS.index("sigma_gap") + 1
+METRICS = (*METRIC_COLUMNS[:_WALL_AFTER], "wall_s", *METRIC_COLUMNS[_WALL_AFTER:])
 
 _FIELDS: list[tuple[str, pa.DataType]] = [
     *((name, pa.string()) for name in _STR),

@@ -6,8 +6,6 @@ A kill during a write leaves the previous good file; loading uses
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -15,26 +13,9 @@ import torch
 
 from rdlab.config import TrainConfig
 from rdlab.errors import SpecError
+from rdlab.storage import atomic_write
 
 CHECKPOINT_NAME = "last.pt"
-
-
-def atomic_write_bytes(path: Path, write: Any) -> None:
-    """Call ``write(fileobj)`` on a temp file beside ``path``, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600; outputs get the usual permissions
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def checkpoint_due(train: TrainConfig, epoch: int, wall_since_last_s: float) -> bool:
@@ -48,7 +29,7 @@ def checkpoint_due(train: TrainConfig, epoch: int, wall_since_last_s: float) -> 
 
 def save_checkpoint(directory: Path, state: dict[str, Any]) -> Path:
     path = Path(directory) / CHECKPOINT_NAME
-    atomic_write_bytes(path, lambda fh: torch.save(state, fh))
+    atomic_write(path, lambda fh: torch.save(state, fh))
     return path
 
 

@@ -19,9 +19,7 @@ from rdlab.model import Discriminator, VAEModel, build_model
 from rdlab.objectives.sigma import SigmaPolicy, build_policy
 from rdlab.registry import MODELS
 from rdlab.train.hooks import STATUS_OK, MemberRecord, TrainResult
-from rdlab.train.metrics import evaluate_split
-
-VALIDATION_SALT = 7919  # validation noise stream, apart from training's
+from rdlab.train.metrics import validate
 
 
 def get_rng(device: torch.device) -> torch.Tensor:
@@ -80,15 +78,7 @@ class Member:
         return self.status is None
 
     def validate(self, split: str = "val") -> dict[str, float]:
-        """The per-epoch metrics of one split (no autograd, its own noise stream)."""
-        return evaluate_split(
-            self.model,
-            self.policy,
-            self.data.likelihood_split(split),  # dequantised for discrete data
-            self.cfg.train.eval_batch_size,
-            self.data.bin_width,
-            seed=self.cfg.train.seed + VALIDATION_SALT,
-        )
+        return validate(self.model, self.policy, self.data, self.cfg, split)
 
     def last_val(self) -> dict[str, float]:
         """The last finished epoch's validation metrics (a diverged trial's final row)."""

@@ -15,6 +15,8 @@ import math
 import torch
 from torch import Tensor
 
+from rdlab.config import TrialConfig
+from rdlab.data import DataSource
 from rdlab.model import VAEModel
 from rdlab.objectives import terms
 from rdlab.objectives.loss import LossTerms
@@ -118,6 +120,24 @@ def log_sigma_optimum(sq_err_per_dim: Tensor, n: int, scalar: bool) -> float:
     if scalar:
         return 0.5 * math.log(max(float(per_dim.mean()), 1e-300))
     return float(0.5 * torch.log(per_dim.clamp_min(1e-300)).mean())
+
+
+VALIDATION_SALT = 7919  # validation noise stream, apart from training's
+
+
+def validate(
+    model: VAEModel, policy: SigmaPolicy, data: DataSource, cfg: TrialConfig, split: str
+) -> dict[str, float]:
+    """The per-epoch metrics of one split: the training loop's validation and the
+    evaluation's per-split pass are this call (no autograd, their own noise stream)."""
+    return evaluate_split(
+        model,
+        policy,
+        data.likelihood_split(split),  # dequantised for discrete data
+        cfg.train.eval_batch_size,
+        data.bin_width,
+        seed=cfg.train.seed + VALIDATION_SALT,
+    )
 
 
 @torch.no_grad()

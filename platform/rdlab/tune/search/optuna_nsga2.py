@@ -4,10 +4,15 @@ trials are random; with fewer samples than that it is random search."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from rdlab.registry import SEARCH_ALGORITHMS
-from rdlab.study.algorithm import SearchAlgorithm, SearchPlan, SearchRequest
+from rdlab.tune.search._sampler import OptunaSampler
+
+if TYPE_CHECKING:
+    import optuna
 
 
 class NSGA2Options(BaseModel):
@@ -16,19 +21,15 @@ class NSGA2Options(BaseModel):
 
 
 @SEARCH_ALGORITHMS.register("optuna-nsga2")
-class OptunaNSGA2(SearchAlgorithm):
+class OptunaNSGA2(OptunaSampler):
     """Optuna NSGA-II: a genetic algorithm, one generation of trials at a time."""
 
     Options = NSGA2Options
-    adaptive = True
     options: NSGA2Options
 
-    def build(self, request: SearchRequest) -> SearchPlan:
+    def sampler(self, seed: int) -> optuna.samplers.BaseSampler:
         import optuna  # lazy: Optuna loads only when a study runs
 
-        from rdlab.tune.search._optuna import optuna_plan  # lazy: imports Ray Tune
-
-        sampler = optuna.samplers.NSGAIISampler(
-            seed=request.seed, population_size=self.options.population_size
+        return optuna.samplers.NSGAIISampler(
+            seed=seed, population_size=self.options.population_size
         )
-        return optuna_plan(request, sampler)

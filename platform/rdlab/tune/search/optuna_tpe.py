@@ -16,10 +16,15 @@ false`` for the classic independent TPE (e.g. to compare with published TPE runs
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pydantic import BaseModel, ConfigDict
 
 from rdlab.registry import SEARCH_ALGORITHMS
-from rdlab.study.algorithm import SearchAlgorithm, SearchPlan, SearchRequest
+from rdlab.tune.search._sampler import OptunaSampler
+
+if TYPE_CHECKING:
+    import optuna
 
 
 class TPEOptions(BaseModel):
@@ -28,19 +33,13 @@ class TPEOptions(BaseModel):
 
 
 @SEARCH_ALGORITHMS.register("optuna-tpe")
-class OptunaTPE(SearchAlgorithm):
+class OptunaTPE(OptunaSampler):
     """Optuna TPE (multivariate by default): proposes from the results so far."""
 
     Options = TPEOptions
-    adaptive = True
     options: TPEOptions
 
-    def build(self, request: SearchRequest) -> SearchPlan:
+    def sampler(self, seed: int) -> optuna.samplers.BaseSampler:
         import optuna  # lazy: Optuna loads only when a study runs
 
-        from rdlab.tune.search._optuna import optuna_plan  # lazy: imports Ray Tune
-
-        sampler = optuna.samplers.TPESampler(
-            seed=request.seed, multivariate=self.options.multivariate
-        )
-        return optuna_plan(request, sampler)
+        return optuna.samplers.TPESampler(seed=seed, multivariate=self.options.multivariate)
