@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent  # this venv's bin: python, rdlab, ray, mlflow
@@ -52,3 +52,13 @@ def wait_for(what: str, cond: Callable[[], bool], timeout: float, proc: Any = No
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
         time.sleep(0.2)
+
+
+def skip_unless_ci(why: str) -> NoReturn:
+    """Skip for a missing tool on a developer's machine; fail under CI (``CI=true``), where
+    .ci/run installs every tool and a skip would hide a broken install step."""
+    import pytest
+
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{why} (CI=true: .ci/run should have installed it)")
+    pytest.skip(why)

@@ -30,7 +30,7 @@ from tests.cluster.harness import (
     ray_cluster,
     submitted_tree,
 )
-from tests.helpers import ROOT, wait_for
+from tests.helpers import ROOT, skip_unless_ci, wait_for
 
 pytestmark = [pytest.mark.ray, pytest.mark.server, pytest.mark.postgres, pytest.mark.slow]
 
@@ -108,7 +108,7 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
     from rdlab.version import tree_hash
 
     if pg_bin_dir() is None:
-        pytest.skip("PostgreSQL server binaries not installed")
+        skip_unless_ci("PostgreSQL server binaries not installed")
     work = tmp_path_factory.mktemp("cluster")
     with object_store(work) as store:
         saved = {k: os.environ.get(k) for k in store.env}

@@ -11,6 +11,8 @@ from types import ModuleType
 
 import pytest
 
+from tests.helpers import skip_unless_ci
+
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "k8s"
 sys.path.insert(0, str(K8S))  # the checker's package, k8scheck, lives in k8s/
@@ -33,7 +35,7 @@ def check_cli() -> ModuleType:
 def crd_dir(check_cli: ModuleType) -> Path:
     path: Path = check_cli.default_crd_dir()
     if not path.is_dir():
-        pytest.skip(f"KubeRay CRD schemas not found at {path} (shared/ beside the repo)")
+        skip_unless_ci(f"KubeRay CRD schemas not found at {path} (shared/ beside the repo)")
     return path
 
 
@@ -46,7 +48,7 @@ def validators(crd_dir: Path) -> dict[tuple[str, str], object]:
 def kubectl() -> str:
     found = shutil.which("kubectl")
     if found is None:
-        pytest.skip("kubectl not installed: the overlays cannot be built")
+        skip_unless_ci("kubectl not installed: the overlays cannot be built")
     return found
 
 
@@ -56,6 +58,6 @@ def pg_mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[objec
     from pg_mlflow import pg_bin_dir, postgres_mlflow
 
     if pg_bin_dir() is None:
-        pytest.skip("PostgreSQL server binaries (initdb/postgres) not installed")
+        skip_unless_ci("PostgreSQL server binaries (initdb/postgres) not installed")
     with postgres_mlflow(tmp_path_factory.mktemp("pg-mlflow")) as server:
         yield server
