@@ -182,6 +182,7 @@ def test_a_resubmitted_trial_is_written_once_with_its_newest_rows(tmp_path: Path
     assert len(writes) == 1
     back = RDDataset(Storage.parse(tmp_path)).read()
     assert back.loc[back["trial_id"] == "t", "rate"].min() == 3.0
+    assert writer.written_ids == {"busy", "t"}
 
 
 def test_failures_are_reported_with_the_trial_and_path_not_raised(tmp_path: Path) -> None:
@@ -202,6 +203,7 @@ def test_failures_are_reported_with_the_trial_and_path_not_raised(tmp_path: Path
     assert "bad rows" in errors[1].reason and "'exploded'" in errors[1].reason
     assert "trial down" in str(errors[0]) and str(tmp_path) in str(errors[0])
     assert RDDataset(Storage.parse(tmp_path)).trial_ids() == ["ok"]
+    assert writer.written_ids == {"ok"}  # what the driver need not write again at the end
 
 
 def test_default_error_report_is_a_warning_line(

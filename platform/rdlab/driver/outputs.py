@@ -17,7 +17,6 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
@@ -46,6 +45,7 @@ class StudyOutputs:
         self.study = study
         self.data = RDDataset(study)
         self.writer: PointsWriter | None = None
+        self.written: frozenset[str] = frozenset()  # by the last writer, when it closed
 
     # ------------------------------------------------------------------ the storage
     def probe(self) -> None:
@@ -84,17 +84,19 @@ class StudyOutputs:
         if self.writer is None:
             return []
         errors = self.writer.close()
+        self.written = self.writer.written_ids
         self.writer = None
         return errors
 
-    def write_all(self, rows: list[dict[str, Any]]) -> None:
-        """Every trial's rows once more, from Tune's results (each replaces its own file):
-        what a failed background write or a driver crash may have missed."""
-        by_trial: dict[str, list[dict[str, Any]]] = {}
-        for r in rows:
-            by_trial.setdefault(str(r["trial_id"]), []).append(r)
-        for tid, trial_rows in by_trial.items():
-            self.data.write_trial(tid, trial_rows)
+    def write_missing(self, spec: StudySpec, outcomes: list[TrialOutcome]) -> int:
+        """The rows of every trial this driver's writer did not write, from Tune's results
+        (each replaces its own file): a failed background write, a trial that ended before
+        a driver crash. The others are not written twice (5,000 trials: ~30 s of writes at
+        the end, issue 16). Returns how many trials were written."""
+        missing = [o for o in outcomes if o.trial_id not in self.written]
+        for o in missing:
+            self.data.write_trial(o.trial_id, outcome_rows(spec, o))
+        return len(missing)
 
     def read_points(self) -> pd.DataFrame:
         return self.data.read()

@@ -30,7 +30,6 @@ from rdlab.tune.runner import (
     NoSpaceLeft,
     StudyInterrupted,
     init_ray,
-    outcome_rows,
     replicate_points,
     run_search,
     summary_line,
@@ -255,7 +254,7 @@ def _run(req: Request, plan: Plan, lease: Lease, say: Callable[[str], None]) -> 
                 **search,  # type: ignore[arg-type]
             )
     outputs.close()
-    outputs.write_all([r for o in outcomes for r in outcome_rows(spec, o)])
+    outputs.write_missing(spec, outcomes)
     failed = [o for o in outcomes if o.status == "failed"]
     tracker.mark_failed([(o.trial_id, o.run_id, o.failure or "error") for o in failed])
     wall = time.perf_counter() - t0
