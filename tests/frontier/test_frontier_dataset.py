@@ -182,6 +182,7 @@ def test_a_resubmitted_trial_is_written_once_with_its_newest_rows(tmp_path: Path
     assert len(writes) == 1
     back = RDDataset(Storage.parse(tmp_path)).read()
     assert back.loc[back["trial_id"] == "t", "rate"].min() == 3.0
+    assert writer.written_ids == {"busy", "t"}
 
 
 def test_failures_are_reported_with_the_trial_and_path_not_raised(tmp_path: Path) -> None:
@@ -202,6 +203,7 @@ def test_failures_are_reported_with_the_trial_and_path_not_raised(tmp_path: Path
     assert "bad rows" in errors[1].reason and "'exploded'" in errors[1].reason
     assert "trial down" in str(errors[0]) and str(tmp_path) in str(errors[0])
     assert RDDataset(Storage.parse(tmp_path)).trial_ids() == ["ok"]
+    assert writer.written_ids == {"ok"}  # what the driver need not write again at the end
 
 
 def test_default_error_report_is_a_warning_line(
@@ -353,33 +355,43 @@ def test_an_interrupted_compaction_reads_right_and_finishes_later(
 def test_the_end_of_a_study_writes_only_what_is_missing_and_compacts_a_large_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """StudyOutputs.finish: trials the writer already stored are not written again (a
-    10,000-trial study would pay 10,000 writes at its end), a trial the writer missed or
-    failed is, and from COMPACT_FROM trials the dataset becomes one file, read ~10x faster."""
+    """StudyOutputs.finish: trials already stored (by this driver's writer or an earlier
+    driver's) are not written again, a trial the writer missed is, and from COMPACT_FROM
+    trials the dataset becomes one file, read ~10x faster."""
+    import yaml
     from rdlab.driver import outputs as O
+    from rdlab.study.spec import parse_spec
+    from rdlab.tune.outcome import TrialOutcome
 
+    root = Path(__file__).resolve().parents[2]
+    spec = parse_spec(yaml.safe_load((root / "studies/specs/default.yaml").read_text()))
+    outcomes = [
+        TrialOutcome(f"t{k}", {"objective.beta": float(k)}, "ok", final={"val": {"rate": 1.0}})
+        for k in (1, 2, 3)
+    ]
     handler = Recording()
     out = O.StudyOutputs(
         Storage(tmp_path.as_posix(), pafs.PyFileSystem(handler), tmp_path.as_posix())
     )
     out.open(resume=False)
-    assert out.writer is not None
-    for k in (1, 2):
-        out.writer.submit(f"t{k}", trial_rows(f"t{k}"))
-    assert out.writer.flush(timeout=30)
-    handler.touched.clear()
-    rows = [r for k in (1, 2, 3) for r in trial_rows(f"t{k}", rate=float(k))]
+    sink = out.sink(spec)
+    for o in outcomes[:2]:
+        sink(o)
     says: list[str] = []
-    out.finish(rows, says.append)
+    out.close()
+    handler.touched.clear()
+    out.finish(spec, outcomes, says.append)
     written = {Path(p).name for op, p in handler.touched if op == "write"}
     assert written == {"t3.parquet"}, handler.touched  # only the one the writer missed
     assert says == []  # 3 trials: below COMPACT_FROM, the trial files stay
     assert RDDataset(Storage.parse(tmp_path)).trial_ids() == ["t1", "t2", "t3"]
 
     monkeypatch.setattr(O, "COMPACT_FROM", 3)
-    out.open(resume=False)
-    out.finish(rows, says.append)
+    out.open(resume=True)  # a second driver: its writer wrote nothing
+    handler.touched.clear()
+    out.finish(spec, outcomes, says.append)
+    assert not any(op == "write" and p.endswith("/t1.parquet") for op, p in handler.touched)
     assert says == ["compacting 3 trials' RD points into one file"]
     assert sorted(p.name for p in (tmp_path / "rd_points").iterdir()) == ["+compacted.parquet"]
     back = RDDataset(Storage.parse(tmp_path)).read()
-    assert sorted(back.groupby("trial_id").size().items()) == [("t1", 3), ("t2", 3), ("t3", 3)]
+    assert sorted(back["trial_id"].unique()) == ["t1", "t2", "t3"]

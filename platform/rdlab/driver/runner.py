@@ -30,7 +30,6 @@ from rdlab.tune.runner import (
     NoSpaceLeft,
     StudyInterrupted,
     init_ray,
-    outcome_rows,
     replicate_points,
     run_search,
     summary_line,
@@ -254,7 +253,7 @@ def _run(req: Request, plan: Plan, lease: Lease, say: Callable[[str], None]) -> 
                 points=reps,
                 **search,  # type: ignore[arg-type]
             )
-    outputs.finish([r for o in outcomes for r in outcome_rows(spec, o)], say)
+    outputs.finish(spec, outcomes, say)
     failed = [o for o in outcomes if o.status == "failed"]
     tracker.mark_failed([(o.trial_id, o.run_id, o.failure or "error") for o in failed])
     wall = time.perf_counter() - t0

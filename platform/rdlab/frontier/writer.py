@@ -66,6 +66,7 @@ class PointsWriter:
         self._writing: str | None = None
         self._closed = False
         self._errors: list[WriteError] = []
+        self._done: set[str] = set()  # trials whose newest submitted rows are written
         self._thread = threading.Thread(target=self._run, name="rdlab-points-writer", daemon=True)
         self._thread.start()
 
@@ -77,6 +78,7 @@ class PointsWriter:
             if self._closed:
                 raise RuntimeError("PointsWriter.submit after close()")
             self._queue.pop(trial_id, None)  # the newest rows go to the back of the queue
+            self._done.discard(trial_id)
             self._queue[trial_id] = snapshot
             self._cond.notify_all()
 
@@ -85,6 +87,12 @@ class PointsWriter:
         """Trials submitted and not yet written (or failed)."""
         with self._cond:
             return len(self._queue) + (self._writing is not None)
+
+    @property
+    def written_ids(self) -> frozenset[str]:
+        """Trials whose newest submitted rows are in their file."""
+        with self._cond:
+            return frozenset(self._done)
 
     @property
     def errors(self) -> list[WriteError]:
@@ -134,6 +142,8 @@ class PointsWriter:
                 self._writing = None
                 if err is None:
                     self.written += 1
+                    if trial_id not in self._queue:  # else newer rows wait: not done yet
+                        self._done.add(trial_id)
                 else:
                     self._errors.append(err)
                 self._cond.notify_all()

@@ -29,6 +29,7 @@ from rdlab.frontier.rows import trial_rows
 from rdlab.storage import Storage, is_no_space
 from rdlab.study.algorithm import SearchPlan
 from rdlab.study.spec import StudySpec
+from rdlab.tune.checkpoints import PruneCheckpoints, state_period
 from rdlab.tune.outcome import TrialOutcome, outcomes_from_result
 from rdlab.tune.pack import packed_space
 from rdlab.tune.runtime import runtime_env
@@ -327,6 +328,10 @@ def run_search(
     _quiet_tracebacks()
     # Per-epoch checkpoints of small trials are frequent by design; the warning is noise.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    # Tune keeps every checkpoint in its books (rdlab.tune.checkpoints); the metrics of
+    # each, copied into every experiment-state save, are not needed (a restore reads the
+    # latest checkpoint's, which Tune keeps whole).
+    os.environ.setdefault("TUNE_ONLY_STORE_CHECKPOINT_SCORE_ATTRIBUTE", "1")
     res = spec.model.resources
     trainable = tune.with_resources(
         tune.with_parameters(run_trial, ctx=ctx),
@@ -334,6 +339,8 @@ def run_search(
     )
     halt = Halt()
     writer = RowsWriter(sink, progress, halt)
+    callbacks: list[Callback] = [writer, PruneCheckpoints()]
+    planned = len(points) if points is not None else spec.algorithm.size(spec.request())
     path, fs = tune_storage(study)
     exp_uri = study.child(TUNE_DIR, experiment).uri
     resumable = tune.Tuner.can_restore(
@@ -384,8 +391,10 @@ def run_search(
                 storage_path=path,
                 storage_filesystem=fs,
                 failure_config=tune.FailureConfig(max_failures=spec.model.max_failures),
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-                callbacks=[writer],
+                # Not num_to_keep=1: Tune would save its whole experiment state after every
+                # trial checkpoint; PruneCheckpoints keeps the newest instead.
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
+                callbacks=callbacks,
                 stop=HaltStopper(halt),
                 verbose=0,
             ),
@@ -394,9 +403,11 @@ def run_search(
         # A restored Tuner unpickles its old RunConfig; give it this driver's callback.
         internal = tuner._local_tuner
         assert internal is not None, "restore on a remote Ray client is not supported"
-        internal.get_run_config().callbacks = [writer]
+        internal.get_run_config().callbacks = callbacks
         internal.get_run_config().stop = HaltStopper(halt)
-    with _interrupt_watch() as fired:
+        # A study started before PruneCheckpoints: its Tune keeps one checkpoint per trial
+        # itself, and saves its state at each (the old cost, for the rest of that study).
+    with _interrupt_watch() as fired, state_period(planned):
         grid = tuner.fit()
     if fired.sigterm:
         raise StudyInterrupted(

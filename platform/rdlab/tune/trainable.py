@@ -19,6 +19,7 @@ import importlib
 import json
 import math
 import os
+import pickle
 import socket
 import sys
 import tempfile
@@ -40,6 +41,7 @@ from rdlab.train.device import Placement
 from rdlab.train.hooks import Callback, EpochReport, TrialResult
 from rdlab.train.member import Member
 from rdlab.trial import Trial
+from rdlab.tune.checkpoints import newest_first
 from rdlab.tune.outcome import overrides_of
 from rdlab.version import code_version
 
@@ -379,7 +381,21 @@ def run_trial(config: dict[str, Any], ctx: StudyContext) -> None:
     )
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
-        with checkpoint.as_directory() as d:
-            trial.loop.try_resume(Path(d))
+        resume_newest(trial, checkpoint)
     os.makedirs(files.work, exist_ok=True)
     trial.run(resume=False)
+
+
+def resume_newest(trial: Trial, checkpoint: Any) -> bool:
+    """Restore from the newest of the trial's checkpoints at or after the one Tune names
+    (rdlab.tune.checkpoints); one that cannot be read (a copy cut short by a crash) gives
+    way to the one before it. False: none could be read, the trial starts afresh."""
+    for ckpt in newest_first(checkpoint):
+        try:
+            with ckpt.as_directory() as d:
+                if trial.loop.try_resume(Path(d)):
+                    return True
+        except (OSError, EOFError, RuntimeError, pickle.UnpicklingError) as err:
+            msg = f"checkpoint {ckpt.path} unreadable ({err}); trying an older one"
+            print(f"warning: {msg}", file=sys.stderr, flush=True)
+    return False
