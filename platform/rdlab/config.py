@@ -197,6 +197,16 @@ class EvalConfig(_Frozen):
     iwae_examples: int = Field(512, ge=1)
     gmm_components: int = Field(32, ge=1)
     frechet: bool = True
+    # Fréchet distances (rdlab.evaluate.frechet). By default each evaluated split is the
+    # real set and the prior/GMM sets are as large as it; a small split (digits' 180 test
+    # images) makes a noisy distance, so a study may compare every split's generated sets
+    # with one larger split instead (``fd_reference``; reconstructions are then of that
+    # split's examples), draw ``fd_samples`` prior and GMM examples, and put a percentile
+    # bootstrap interval on each distance (``fd_bootstrap`` resamples → ``fd_*_lo``,
+    # ``fd_*_hi``, 95 %).
+    fd_reference: Literal["split", "train", "val", "test"] = "split"
+    fd_samples: int | None = Field(None, ge=2, le=50_000)
+    fd_bootstrap: int = Field(0, ge=0, le=10_000)
     pictures: bool = True
     inception_weights: str | None = None
 

@@ -15,6 +15,7 @@ from rdlab.evaluate.frechet import (
     batched_features,
     frechet_between,
     frechet_distance,
+    frechet_interval,
     gaussian_stats,
     raw_features,
 )
@@ -102,3 +103,23 @@ def test_fd_of_a_split_to_itself_is_zero_and_to_noise_large(digits_classifier: F
     raw_self = frechet_between(raw_features(test), raw_features(test))
     assert raw_self == pytest.approx(0.0, abs=1e-6)
     assert frechet_between(raw_features(test), raw_features(noise)) > 1.0
+
+
+def test_bootstrap_interval_brackets_the_distance_and_narrows_with_more_examples() -> None:
+    # Two Gaussians in R³ a known FD² apart: ‖Δm‖² = 3 (same covariance).
+    rng = np.random.default_rng(0)
+    exact = 3.0
+
+    def interval(n: int) -> tuple[float, float, float]:
+        a = rng.standard_normal((n, 3))
+        b = rng.standard_normal((n, 3)) + 1.0
+        lo, hi = frechet_interval(a, b, resamples=200, seed=1)
+        return lo, frechet_between(a, b), hi
+
+    lo, fd, hi = interval(500)
+    assert lo < fd < hi and lo < exact < hi
+    lo_big, _, hi_big = interval(8000)
+    assert hi_big - lo_big < 0.5 * (hi - lo)  # ∝ 1/√n: 16× the examples, ¼ the width
+    assert np.isnan(frechet_interval(np.zeros((1, 3)), np.ones((5, 3)), 10, 0)).all()
+    same = frechet_interval(np.arange(12.0).reshape(4, 3), np.ones((6, 3)), 50, seed=3)
+    assert same == frechet_interval(np.arange(12.0).reshape(4, 3), np.ones((6, 3)), 50, seed=3)

@@ -17,6 +17,7 @@ from rdlab.trial import Trial
 
 PNG = b"\x89PNG\r\n\x1a\n"
 FAST = {"iwae_k": 8, "iwae_examples": 64, "gmm_components": 4}
+FD_DEFAULTS = {"fd_reference": "split", "fd_samples": None, "fd_bootstrap": 0}
 
 
 def _trial(tmp_path: Path, cache_root: Path, **sections: Any) -> Trial:
@@ -95,6 +96,28 @@ def test_hypersphere_norms_and_optimal_policy_shared_sigma(
     ev = trial.evaluate(0)
     assert ev.shared_sigma is not None and ev.shared_sigma > 0.0  # σ* fitted on train
     _check_pngs(trial, result, {"norms.png"})  # one epoch: no σ curve to draw
+
+
+def test_fd_against_one_reference_split_with_bootstrap_intervals(
+    tmp_path: Path, cache_root: Path
+) -> None:
+    # eval.fd_reference/fd_samples/fd_bootstrap: every split's generated sets against the
+    # training split (1,437 digits), 300 prior and GMM samples, 95 % intervals.
+    ev = {"fd_reference": "train", "fd_samples": 300, "fd_bootstrap": 20, "pictures": False}
+    trial = _trial(tmp_path, cache_root, eval=ev)
+    trial.run(resume=False)
+    res = evaluate_subject(trial.subject(0), trial.classifier)
+    val, test = res.metrics["val"], res.metrics["test"]
+    assert val["fd_recon"] == test["fd_recon"]  # the same reference and reconstructions
+    for m in (val, test):
+        for name in ("prior", "gmm", "recon"):
+            lo, fd, hi = m[f"fd_{name}_lo"], m[f"fd_{name}"], m[f"fd_{name}_hi"]
+            assert 0.0 < lo < hi and lo < 1.5 * fd and fd < 1.5 * hi, (name, lo, fd, hi)
+    default = evaluate_subject(
+        trial.subject(0), trial.classifier, trial.members[0].cfg.eval.model_copy(update=FD_DEFAULTS)
+    )
+    assert "fd_prior_lo" not in default.metrics["test"]  # no bootstrap by default
+    assert default.metrics["val"]["fd_recon"] != default.metrics["test"]["fd_recon"]
 
 
 def test_switches_off_and_not_applicable_metrics(tmp_path: Path, cache_root: Path) -> None:

@@ -13,6 +13,11 @@ Feature spaces, without internet:
 - unlabelled vector data (``toy_manifold``, ``hypersphere``): the raw data itself (a 2-D /
   D-dimensional Fréchet distance between the point clouds);
 - InceptionV3 only from a local weights file (:mod:`rdlab.evaluate.inception`).
+
+:func:`frechet_interval` puts a percentile bootstrap interval on a distance: both feature
+sets resampled with replacement (independently), the distance recomputed each time. It
+measures how much the number owes to which examples were drawn, the noise a comparison of
+two distances must clear (``eval.fd_bootstrap``).
 """
 
 from __future__ import annotations
@@ -31,11 +36,7 @@ FeatureFn = Callable[[Tensor], Tensor]  # x [N, *shape] → features [N, F]
 
 def gaussian_stats(features: Tensor | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean [F] and covariance [F, F] (divide by N − 1) of features [N, F], float64."""
-    f = np.asarray(
-        features.detach().double().cpu().numpy() if isinstance(features, Tensor) else features,
-        dtype=np.float64,
-    )
-    f = f.reshape(f.shape[0], -1)
+    f = _as_array(features)
     mean = f.mean(axis=0)
     centred = f - mean
     cov = centred.T @ centred / max(1, f.shape[0] - 1)
@@ -61,6 +62,36 @@ def frechet_distance(
 def frechet_between(a: Tensor | np.ndarray, b: Tensor | np.ndarray) -> float:
     """FD² between two feature sets [N₁, F] and [N₂, F]."""
     return frechet_distance(*gaussian_stats(a), *gaussian_stats(b))
+
+
+def frechet_interval(
+    a: Tensor | np.ndarray,
+    b: Tensor | np.ndarray,
+    resamples: int,
+    seed: int,
+    level: float = 0.95,
+) -> tuple[float, float]:
+    """Percentile bootstrap interval (two-sided ``level``) of FD² between feature sets
+    [N₁, F] and [N₂, F]: each resample draws N₁ rows of ``a`` and N₂ rows of ``b`` with
+    replacement. (NaN, NaN) when either set has fewer than two rows or ``resamples`` < 1."""
+    fa, fb = _as_array(a), _as_array(b)
+    if resamples < 1 or fa.shape[0] < 2 or fb.shape[0] < 2:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    draws = np.empty(resamples)
+    for i in range(resamples):
+        ia = rng.integers(0, fa.shape[0], fa.shape[0])
+        ib = rng.integers(0, fb.shape[0], fb.shape[0])
+        draws[i] = frechet_distance(*gaussian_stats(fa[ia]), *gaussian_stats(fb[ib]))
+    tail = (1.0 - level) / 2.0
+    lo, hi = np.quantile(draws, [tail, 1.0 - tail])
+    return float(lo), float(hi)
+
+
+def _as_array(features: Tensor | np.ndarray) -> np.ndarray:
+    f = features.detach().double().cpu().numpy() if isinstance(features, Tensor) else features
+    f = np.asarray(f, dtype=np.float64)
+    return f.reshape(f.shape[0], -1)
 
 
 def raw_features(x: Tensor) -> Tensor:

@@ -11,7 +11,10 @@ Per evaluated split (``eval.splits``), in DESIGN §2 units (nats per example):
   ``elbo``, which uses x's own error as σ);
 - ``active_units``, ``rate_dim_<j>`` and ``agg_kl`` (:mod:`.latent`);
 - ``fd_recon``, ``fd_prior``, ``fd_gmm`` (:mod:`.frechet`) against the split's real data, each
-  generated set as large as the split (≤ 10k); ``fd_clf_acc`` is the test accuracy of the
+  generated set as large as the split (≤ 10k); or, with ``eval.fd_reference``, against one
+  named split for every evaluated split, with ``eval.fd_samples`` prior and GMM examples
+  and, with ``eval.fd_bootstrap``, a 95 % bootstrap interval ``fd_*_lo``/``fd_*_hi`` (the
+  defaults cost what they did); ``fd_clf_acc`` is the test accuracy of the
   classifier whose features they use (NaN in the raw-data space; unlabelled images and
   vectors wider than 1024 have no feature space: ``fd_*`` NaN); ``fid_*`` likewise with
   InceptionV3 features when ``eval.inception_weights`` names a local file.
@@ -49,7 +52,13 @@ from rdlab.data import DataSource
 from rdlab.evaluate import latent
 from rdlab.evaluate._util import eval_mode, seeded
 from rdlab.evaluate.classifier import ClassifierSource, FrechetClassifier, Labelled, has_labels
-from rdlab.evaluate.frechet import FeatureFn, batched_features, frechet_between, raw_features
+from rdlab.evaluate.frechet import (
+    FeatureFn,
+    batched_features,
+    frechet_between,
+    frechet_interval,
+    raw_features,
+)
 from rdlab.evaluate.inception import inception_features, load_inception
 from rdlab.evaluate.iwae import fit_shared_sigma2, iwae_bound
 from rdlab.evaluate.pictures import N_SAMPLES, data_kind, picture_data
@@ -62,7 +71,8 @@ from rdlab.train.metrics import validate
 if TYPE_CHECKING:
     from sklearn.mixture import GaussianMixture
 
-FD_MAX = 10_000  # examples per set in a Fréchet distance
+FD_MAX = 10_000  # real examples in a Fréchet distance (and generated ones by default)
+FD_SETS = ("recon", "prior", "gmm")
 RAW_MAX_DIM = 1024  # raw data as the Fréchet space up to this width (a D×D covariance)
 NAN = math.nan
 
@@ -199,18 +209,24 @@ def split_metrics(
     m["active_units"] = float(latent.active_units(mu))
     gmm = _try_gmm(mu, logvar, ev.gmm_components, seed) if x.shape[0] >= 2 else None
     m["agg_kl"] = NAN if gmm is None else latent.gmm_prior_kl(gmm, seed=seed)
-    m.update(frechet_metrics(subject, ctx, x[:FD_MAX], mu[:FD_MAX], seed))
+    x_fd, mu_fd = x[:FD_MAX], mu[:FD_MAX]
+    if ev.frechet and ev.fd_reference not in ("split", split):  # one real set for all splits
+        x_fd = subject.data.split(ev.fd_reference)[:FD_MAX]
+        ref = subject.data.likelihood_split(ev.fd_reference)[:FD_MAX]
+        mu_fd = latent.encode_split(model, ref, bs)[0]
+    m.update(frechet_metrics(subject, ctx, x_fd, mu_fd, seed, ev))
     for j, r_j in enumerate(latent.rate_per_dim(mu, logvar)):
         m[f"rate_dim_{j}"] = r_j
     return m
 
 
 def generated_sets(
-    subject: Subject, ctx: TrialContext, mu: Tensor, seed: int
+    subject: Subject, ctx: TrialContext, mu: Tensor, seed: int, n: int | None = None
 ) -> dict[str, Tensor | None]:
-    """Decoder means for reconstructions (z = μ_z) and for as many prior and GMM codes."""
+    """Decoder means for reconstructions (z = μ_z) and for ``n`` prior and GMM codes (as
+    many as ``mu`` when None)."""
     model, bs = subject.model, subject.cfg.train.eval_batch_size
-    n = mu.shape[0]
+    n = mu.shape[0] if n is None else n
     with seeded(seed, mu.device):
         z_prior = torch.randn(n, model.latent_dim, device=mu.device, dtype=mu.dtype)
     z_gmm = None if ctx.gmm is None else _gmm_codes(ctx.gmm, n, seed, mu)
@@ -222,13 +238,24 @@ def generated_sets(
 
 
 def frechet_metrics(
-    subject: Subject, ctx: TrialContext, x: Tensor, mu: Tensor, seed: int
+    subject: Subject,
+    ctx: TrialContext,
+    x: Tensor,
+    mu: Tensor,
+    seed: int,
+    ev: EvalConfig | None = None,
 ) -> dict[str, float]:
+    """Fréchet distances of reconstructions (of ``x``, codes ``mu``) and of prior and GMM
+    samples (``eval.fd_samples`` of each, else as many as ``x``) to the real ``x``; with
+    ``eval.fd_bootstrap`` resamples, ``fd_<set>_lo``/``_hi`` bound each (95 %)."""
+    ev = ev or subject.cfg.eval
     out = {"fd_recon": NAN, "fd_prior": NAN, "fd_gmm": NAN, "fd_clf_acc": ctx.clf_acc}
+    if ev.fd_bootstrap > 0:
+        out.update({f"fd_{name}_{end}": NAN for name in FD_SETS for end in ("lo", "hi")})
     spaces = [("fd", ctx.features), ("fid", ctx.inception)]
     if all(fn is None for _, fn in spaces) or x.shape[0] < 2:
         return out
-    gen = generated_sets(subject, ctx, mu, seed)
+    gen = generated_sets(subject, ctx, mu, seed, ev.fd_samples)
     for prefix, fn in spaces:
         if fn is None:
             continue
@@ -236,7 +263,15 @@ def frechet_metrics(
         real = batched_features(fn, x, bs)
         for name, g in gen.items():
             key = f"{prefix}_{name}"
-            out[key] = NAN if g is None else frechet_between(real, batched_features(fn, g, bs))
+            if g is None:
+                out[key] = NAN
+                continue
+            fake = batched_features(fn, g, bs)
+            out[key] = frechet_between(real, fake)
+            if ev.fd_bootstrap > 0:
+                out[f"{key}_lo"], out[f"{key}_hi"] = frechet_interval(
+                    real, fake, ev.fd_bootstrap, seed
+                )
     return out
 
 

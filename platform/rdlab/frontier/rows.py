@@ -29,6 +29,13 @@ METRIC_COLUMNS = (
     "fd_prior",
     "fd_gmm",
     "fd_recon",
+    # 95 % bootstrap intervals of the three (eval.fd_bootstrap > 0; null otherwise)
+    "fd_prior_lo",
+    "fd_prior_hi",
+    "fd_gmm_lo",
+    "fd_gmm_hi",
+    "fd_recon_lo",
+    "fd_recon_hi",
 )
 
 
