@@ -1,14 +1,19 @@
-"""Render reproduction verdicts: ``reproductions.md`` (tables, claims, notes, plots) and a
-short summary for the README, the papers' numbers beside ours. Numbers come from
-:class:`~studies.reproductions.checks.common.Verdict`; this module only formats and draws.
+"""Render reproduction verdicts: ``reproductions.md`` (a summary table with the papers'
+numbers beside ours, then per reproduction its budget, claims with their tests, tables,
+notes, plots and what changed since the previous report) and ``reproductions.json`` (the
+verdicts by claim key, the next report's baseline). Numbers come from
+:class:`~studies.reproductions.checks.common.Verdict` and the RD rows' configs
+(:mod:`~studies.reproductions.budget`); this module only formats and draws.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -27,6 +32,7 @@ class PhaseRun:
     trials: int = 0
     trial_epochs: int = 0
     note: str = ""
+    selected: bool = False  # evaluated at each trial's best validation epoch (selection.py)
 
 
 @dataclass
@@ -34,6 +40,7 @@ class Outcome:
     repro: Reproduction
     verdict: Verdict | None
     phases: list[PhaseRun] = field(default_factory=list)
+    budget: list[str] = field(default_factory=list)  # budget.describe lines, per dataset
 
     @property
     def wall_s(self) -> float:
@@ -98,13 +105,56 @@ def draw(plot: Plot, path: Path) -> Path:
     return path
 
 
-def section(i: int, o: Outcome, fig_dir: Path, md_dir: Path) -> str:
+def verdict_record(v: Verdict) -> dict[str, Any]:
+    """What the next report compares with: status, counts and each claim's outcome by key."""
+    return {
+        "status": v.status,
+        "held": v.held,
+        "counted": len(v.counted),
+        "claims": {c.key: c.holds for c in v.claims if c.key},
+    }
+
+
+def change_line(v: Verdict, previous: dict[str, Any] | None, reason: str) -> str:
+    """One line: unchanged, or "changed from <previous> (<claims that flipped>): because
+    <reason>"; empty when there is no previous verdict to compare with."""
+    if not previous:
+        return ""
+    before = f"{previous['status']}, {previous['held']}/{previous['counted']}"
+    was = previous.get("claims", {})
+    counted = [c for c in v.claims if c.key and c.counted]
+    flips = [
+        f"{c.key}: {_mark(was[c.key])} → {_mark(c.holds)}"
+        for c in counted
+        if c.key in was and was[c.key] != c.holds
+    ]
+    added = [c.key for c in counted if c.key not in was]
+    if v.status == previous["status"] and not flips and not added:
+        return f"**Unchanged** from the previous report ({before})."
+    detail = "; ".join(flips + [f"{k}: new" for k in added])
+    return (
+        f"**Changed from {before}** ({detail or 'same claims, different counting'}): because "
+        f"{reason or 'see the notes'}"
+    )
+
+
+def _mark(h: bool | None) -> str:
+    return {True: "yes", False: "no", None: "n/a"}[h]
+
+
+def section(
+    i: int, o: Outcome, fig_dir: Path, md_dir: Path, baseline: dict[str, Any] | None = None
+) -> str:
     v = o.verdict
     r = o.repro
     out = [
         f"## {i}. {v.title if v else r.name}\n",
         f"Paper: {r.paper}. Check: `checks/{r.name}.py`.\n",
     ]
+    if r.budget_note or o.budget:
+        out.append("**Budget.** " + r.budget_note + "\n")
+        out += [f"- {line}" for line in o.budget]
+        out.append("")
     ran = [p for p in o.phases if p.status != "skipped"]
     trials = sum(p.trials for p in ran)
     epochs = sum(p.trial_epochs for p in ran)
@@ -119,10 +169,20 @@ def section(i: int, o: Outcome, fig_dir: Path, md_dir: Path) -> str:
     if v is None:
         out.append("**No results yet.**\n")
         return "\n".join(out)
-    held = sum(c.holds is True for c in v.claims)
-    out.append(f"**Verdict: {v.status}** ({held} of {len(v.claims)} claims hold).\n")
-    out.append("| claim (as tested) | holds | measured |\n|---|---|---|")
-    out += [f"| {_cell(c.text)} | {c.mark} | {_cell(c.detail)} |" for c in v.claims]
+    out.append(
+        f"**Verdict: {v.status}** ({v.held} of {len(v.counted)} claims hold; each decided by "
+        "the one-sided test in its row at α = 0.05).\n"
+    )
+    base = baseline or {}
+    line = change_line(
+        v, base.get("verdicts", {}).get(r.name), base.get("changes", {}).get(r.name, "")
+    )
+    if line:
+        out.append(line + "\n")
+    out.append("| claim (as tested) | holds | measured | test |\n|---|---|---|---|")
+    out += [
+        f"| {_cell(c.text)} | {c.mark} | {_cell(c.detail)} | {_cell(c.test)} |" for c in v.claims
+    ]
     out.append("")
     out.append("### Measured\n")
     out.append(md_table(v.table))
@@ -146,7 +206,14 @@ def _rel(p: Path, root: Path) -> str:
         return str(p)
 
 
-def render(outcomes: list[Outcome], md_path: Path, fig_dir: Path, command: str) -> Path:
+def render(
+    outcomes: list[Outcome],
+    md_path: Path,
+    fig_dir: Path,
+    command: str,
+    baseline: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``md_path`` and, beside it, the verdicts as JSON (``<stem>.json``)."""
     md_dir = md_path.parent
     total = sum(o.wall_s for o in outcomes if math.isfinite(o.wall_s))
     default = sum(o.wall_s for o in outcomes if o.repro.default and math.isfinite(o.wall_s))
@@ -155,48 +222,36 @@ def render(outcomes: list[Outcome], md_path: Path, fig_dir: Path, command: str) 
         f"Rendered by `{command}` on {time.strftime('%Y-%m-%d %H:%M')} from the studies in "
         "its storage (each section names the command that reruns it); every verdict below is "
         "computed from the measured numbers by the check named in its section "
-        "(`studies/reproductions/checks/`). A claim that does not hold at this scale is a "
-        "valid outcome; the notes say why where the data can tell. Specs and GPU-scale "
-        "versions: `studies/reproductions/README.md`.\n",
+        "(`studies/reproductions/checks/`), each claim by a stated one-sided test over "
+        "training seeds at α = 0.05 (`checks/stats.py`: Welch's t, one-sample or paired t, "
+        "or a bootstrap over seeds for numbers computed from whole curves). A claim that does "
+        "not hold at this scale is a valid outcome; the notes say why where the data can "
+        "tell. Each section states the steps per trial, the seeds and the evaluation sample "
+        "sizes, and what changed since the previous report. Specs and GPU-scale versions: "
+        "`studies/reproductions/README.md`.\n",
         f"Wall time of the studies shown: {_minutes(total)}, of which `make reproduce`'s "
-        f"(1–5): {_minutes(default)}; 2 CPU cores shared with other work, no GPU.\n",
-        "| # | reproduction | paper | verdict | claims held | wall |",
-        "|---|---|---|---|---|---|",
+        f"(1–5): {_minutes(default)}; 2 CPU cores, no GPU.\n",
+        "| # | reproduction | paper reports | we measure | verdict | claims held | wall |",
+        "|---|---|---|---|---|---|---|",
     ]
     for i, o in enumerate(outcomes, 1):
         v = o.verdict
-        held = "–" if v is None else f"{sum(c.holds is True for c in v.claims)}/{len(v.claims)}"
+        held = "–" if v is None else f"{v.held}/{len(v.counted)}"
         status = "no results" if v is None else v.status
         title = v.title if v else o.repro.name
+        paper = _cell(v.paper) if v else o.repro.paper
+        ours = _cell(v.headline) if v else "–"
         wall = _minutes(o.wall_s)
-        lines.append(f"| {i} | {title} | {o.repro.paper} | {status} | {held} | {wall} |")
+        lines.append(f"| {i} | {title} | {paper} | {ours} | {status} | {held} | {wall} |")
     lines.append("")
     for i, o in enumerate(outcomes, 1):
-        lines.append(section(i, o, fig_dir, md_dir))
+        lines.append(section(i, o, fig_dir, md_dir, baseline))
     md_path.parent.mkdir(parents=True, exist_ok=True)
     md_path.write_text("\n".join(lines), encoding="utf-8")
+    records = {o.repro.name: verdict_record(o.verdict) for o in outcomes if o.verdict}
+    md_path.with_suffix(".json").write_text(
+        json.dumps({"report": md_path.name, "verdicts": records}, indent=2, ensure_ascii=False)
+        + "\n",
+        encoding="utf-8",
+    )
     return md_path
-
-
-def render_summary(outcomes: list[Outcome], path: Path, report_name: str) -> Path:
-    """The README section: per reproduction, the paper's numbers beside ours and the verdict."""
-    lines = [
-        "## Reproductions\n",
-        "`make reproduce` re-runs the seed papers' central claims at CPU scale (each also alone: "
-        "`python studies/reproductions/run_all.py --only NAME`) and writes "
-        f"[{report_name}]({report_name}) with the measured tables, plots and verdicts. "
-        "Verdicts are computed from the measurements; where a claim does not hold at this "
-        "scale the report says so and why.\n",
-        "| reproduction | paper reports | we measure | verdict |",
-        "|---|---|---|---|",
-    ]
-    for o in outcomes:
-        v = o.verdict
-        if v is None:
-            continue
-        held = f"{v.status} ({sum(c.holds is True for c in v.claims)}/{len(v.claims)})"
-        lines.append(f"| {v.title} | {_cell(v.paper)} | {_cell(v.headline)} | {held} |")
-    lines.append("")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines), encoding="utf-8")
-    return path

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import shutil
 import sys
 import time
@@ -29,19 +30,26 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 if str(ROOT) not in sys.path:  # `python studies/reproductions/run_all.py` from anywhere
     sys.path.insert(0, str(ROOT))
+# The specs name a trial callback in this tree (studies.reproductions.selection); the local
+# Ray cluster's workers inherit the environment, not sys.path.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [str(ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+)
 
 import pandas as pd  # noqa: E402
 
+from studies.reproductions import budget  # noqa: E402
 from studies.reproductions.catalog import BY_NAME, REPRODUCTIONS, Phase, Reproduction  # noqa: E402
-from studies.reproductions.report import Outcome, PhaseRun, render, render_summary  # noqa: E402
+from studies.reproductions.report import Outcome, PhaseRun, render  # noqa: E402
+from studies.reproductions.selection import CALLBACK  # noqa: E402
 
 META = "reproduction.json"
 DEFAULT_STORAGE = ROOT / "runs" / "reproductions"
 DEFAULT_OUT = ROOT / "docs" / "reproductions.md"
-SUMMARY = "reproductions-summary.md"
-# Trials of these small models cost more in process start-up than in training; packing K
-# grid points into one batched computation (spec `pack`, rdlab.train.packed) is what keeps
-# `make reproduce` within its hour on two cores.
+BASELINE = HERE / "baseline.json"  # the previous report's verdicts and what changed since
+# Packing K grid points into one batched computation (spec `pack`, rdlab.train.packed) saves
+# K − 1 process start-ups and, vmapped, ~1.3–3× per step (README "Packing"); each phase of
+# the catalog names its own K, this is the default for a phase that does not.
 DEFAULT_PACK = 8
 
 
@@ -104,6 +112,9 @@ def smoke(data: dict[str, Any]) -> dict[str, Any]:
     for path, value in (("eval.iwae_k", 0), ("eval.frechet", False)):
         out = set_path(out, path, value)
     tiny = {"batches_per_epoch": 5, "n_eval": 200}  # generated data: a few small batches
+    for path, dom in out.get("search", {}).get("space", {}).items():
+        if path == "train.epochs" and "choice" in dom:  # per-setting budgets: smoke-sized too
+            dom["choice"] = sorted({min(int(e), 2) for e in dom["choice"]})
     if "batches_per_epoch" in out.get("dataset", {}):
         out["dataset"] = {**out["dataset"], **tiny}
     choices = out.get("search", {}).get("space", {}).get("dataset", {}).get("choice", [])
@@ -114,39 +125,19 @@ def smoke(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def with_pack(data: dict[str, Any], pack: int) -> dict[str, Any]:
-    """``data`` with ``pack: K`` when the study driver supports it and the spec allows it
-    (grid, no PatchGAN term, no β-conditioned model: a packed step draws no per-batch β)."""
+    """``data`` with ``pack: K`` when the spec has none and accepts one. A pack's members
+    that cannot be vmapped (a PatchGAN term, a β-conditioned model) train one after
+    another in one process (rdlab.train.packed): still one process start-up, not K."""
     from rdlab.errors import SpecError
-    from rdlab.registry import MODELS
-    from rdlab.study.spec import SpecModel, parse_spec
+    from rdlab.study.spec import parse_spec
 
-    if pack <= 1 or "pack" not in SpecModel.model_fields or "pack" in data:
-        return data
-    names = {str(data.get("model", {}).get("name", "mlp_resnet"))}
-    for path, dom in data.get("search", {}).get("space", {}).items():
-        if path in ("model", "model.name"):
-            names |= {str(v["name"] if isinstance(v, dict) else v) for v in dom.get("choice", [])}
-    if any(getattr(MODELS.get(n), "beta_conditioned", False) for n in names):
-        return data
-    if _has_adversarial(data):  # also inside search-space choices, which validation misses
+    if pack <= 1 or "pack" in data:
         return data
     try:
         parse_spec({**data, "pack": pack})
     except SpecError:
-        return data  # e.g. a PatchGAN point, which packing refuses: run unpacked
+        return data  # e.g. an adaptive search, which proposes one trial at a time
     return {**data, "pack": pack}
-
-
-def _has_adversarial(node: Any) -> bool:
-    """True when any ``adversarial`` mapping in the spec (base or a choice) has weight > 0."""
-    if isinstance(node, dict):
-        adv = node.get("adversarial")
-        if isinstance(adv, dict) and float(adv.get("weight", 0.0)) > 0:
-            return True
-        return any(_has_adversarial(v) for v in node.values())
-    if isinstance(node, list):
-        return any(_has_adversarial(v) for v in node)
-    return False
 
 
 def run_phase(
@@ -198,7 +189,9 @@ def run_phase(
         meta_path.write_text(json.dumps({"spec": phase.spec, "wall_s": wall, "data": data}))
         status = "ran"
     table = rd.read()
-    return _phase_run(study, phase.spec, status, wall, table), table
+    run = _phase_run(study, phase.spec, status, wall, table)
+    run.selected = CALLBACK in data.get("callbacks", [])
+    return run, table
 
 
 def _phase_run(study: str, spec: str, status: str, wall: float, table: pd.DataFrame) -> PhaseRun:
@@ -231,7 +224,9 @@ def run_reproduction(repro: Reproduction, storage: Path, args: argparse.Namespac
     if not tables:
         return Outcome(repro, None, runs)
     points = pd.concat(tables, ignore_index=True)
-    return Outcome(repro, repro.check().verdict(points), runs)
+    selected = any(r.selected for r in runs)
+    lines = budget.describe(points, selected)
+    return Outcome(repro, repro.check().verdict(points), runs, lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -263,11 +258,11 @@ def main(argv: list[str] | None = None) -> int:
         command = "python studies/reproductions/run_all.py" + (
             f" {' '.join(sys.argv[1:])}" if argv is None and sys.argv[1:] else ""
         )
-        md = render(outcomes, out, out.parent / "reproductions", command)
-        summary = render_summary(outcomes, out.parent / SUMMARY, md.name)
+        baseline = json.loads(BASELINE.read_text(encoding="utf-8")) if BASELINE.exists() else {}
+        md = render(outcomes, out, out.parent / "reproductions", command, baseline)
         for o in outcomes:
             print(f"{o.repro.name:<12} {_status(o)}")
-        print(f"report  : {md}\nsummary : {summary}")
+        print(f"report  : {md}\nverdicts: {md.with_suffix('.json')}")
         return 0
 
     return run_guarded(go)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 
 from studies.reproductions.checks import lin_sigma as L
@@ -66,3 +67,22 @@ def test_prior_samples_winning_fails_the_gmm_claim() -> None:
 def test_no_frechet_distances_is_not_evaluable() -> None:
     points = _points(GOOD).assign(fd_prior=math.nan, fd_gmm=math.nan)
     assert L.verdict(points).claims[1].holds is None
+
+
+def test_a_setting_that_encodes_nothing_is_left_out_and_listed() -> None:
+    points = _points(GOOD)
+    silent = points["sigma_policy"] == "learned_scalar"
+    points.loc[silent, "rate"] = 0.01  # < 0.1 nats: its aggregate posterior is the prior
+    points.loc[silent, "fd_gmm"] = points.loc[silent, "fd_prior"] + 3.0  # GMM "worse"
+    v = L.verdict(points)
+    gmm = next(c for c in v.claims if c.key == "digits:gmm_every")
+    assert gmm.holds is True and "left out" in gmm.detail and L.LEARNED in gmm.detail
+    assert any("encodes nothing" in n for n in v.notes)
+
+
+def test_gmm_better_on_average_but_within_seed_noise_does_not_hold() -> None:
+    points = _points(GOOD)
+    rng = np.random.default_rng(3)
+    points["fd_gmm"] = points["fd_prior"] - 0.5 + rng.normal(0.0, 5.0, len(points))
+    gmm = next(c for c in L.verdict(points).claims if c.key == "digits:gmm_every")
+    assert gmm.holds is False and "paired t" in gmm.test

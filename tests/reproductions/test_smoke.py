@@ -4,6 +4,7 @@ report. Two 2-epoch trials of the hypersphere reproduction: about 40 s on two co
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -46,5 +47,7 @@ def test_smoke_reproduction_end_to_end(tmp_path: Path) -> None:
     assert "004 Theorem 1" in report and "**Verdict:" in report
     assert "| claim (as tested) | holds | measured |" in report
     assert (tmp_path / "reproductions" / "hypersphere_1.png").exists()
-    assert (tmp_path / "reproductions-summary.md").exists()
+    verdicts = json.loads((tmp_path / "reproductions.json").read_text())
+    assert "hypersphere" in verdicts["verdicts"]
+    assert "steps per trial" in report and "Budget." in report
     print(f"smoke reproduction: {wall:.0f}s")

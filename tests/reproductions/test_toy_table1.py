@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -91,3 +92,23 @@ def test_note_explains_an_unfinished_annealing() -> None:
     v = T.verdict(_points(PAPER, ls_sigma=0.2))
     assert any("0.2" in n and "0.043" in n for n in v.notes)
     assert not T.verdict(_points(PAPER, ls_sigma=0.045)).notes
+
+
+def test_ordered_means_within_the_seed_noise_do_not_hold() -> None:
+    # LV above LS by 0.36 nats on average, but with seed spread ±1: Welch's p > 0.05.
+    points = _points(PAPER)
+    noisy = points["sigma_policy"].isin(["learned_vector", "learned_scalar"])
+    rng = np.random.default_rng(0)
+    points.loc[noisy, "elbo"] += rng.normal(0.0, 1.0, int(noisy.sum()))
+    v = T.verdict(points)
+    lv = next(c for c in v.claims if c.key == "lv_gt_ls")
+    assert lv.holds is False and "Welch's t" in lv.test and "p = " in lv.test
+
+
+def test_ls_trend_reads_the_last_fifth_of_the_epochs() -> None:
+    rows = [
+        row(study=T.STUDY, sigma_policy="learned_scalar", split="val", epoch=e,
+            log_sigma_x=-0.1 * e)
+        for e in range(1, 11)
+    ]  # fmt: skip
+    assert T.ls_trend(table(rows)) == pytest.approx(-0.2)  # epochs 8 → 10

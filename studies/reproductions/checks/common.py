@@ -15,7 +15,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from rdlab.frontier.matched import Curve
 from rdlab.frontier.select import final_points
+
+from studies.reproductions.checks.stats import TestResult
 
 REPRODUCED = "reproduced"
 PARTIAL = "partially reproduced"
@@ -23,17 +26,39 @@ NOT_REPRODUCED = "not reproduced"
 NO_DATA = "no data"
 
 
+ENCODES_NOTHING = 0.1  # nats: a model whose rate is below this encodes (almost) nothing
+
+
 @dataclass(frozen=True)
 class Claim:
-    """One claim of the paper as tested here; ``holds`` is None when the data cannot say."""
+    """One claim of the paper as tested here; ``holds`` is None when the data cannot say.
+
+    ``test`` names the test that decided it and its p-value or interval
+    (:mod:`~studies.reproductions.checks.stats`); ``key`` identifies the claim across
+    reports (the previous verdicts are stored by key); a claim that holds by construction
+    is shown with ``counted=False`` and left out of the verdict.
+    """
 
     text: str
     holds: bool | None
     detail: str
+    test: str = ""
+    key: str = ""
+    counted: bool = True
 
     @property
     def mark(self) -> str:
-        return {True: "yes", False: "no", None: "n/a"}[self.holds]
+        mark = {True: "yes", False: "no", None: "n/a"}[self.holds]
+        return mark if self.counted else f"{mark} (not counted)"
+
+
+def tested(
+    key: str, text: str, result: TestResult | None, detail: str, holds: bool | None = None
+) -> Claim:
+    """A claim decided by ``result`` (or by ``holds`` when several tests decide it, the
+    result shown being the deciding one)."""
+    decided = (result.holds if result is not None else None) if holds is None else holds
+    return Claim(text, decided, detail, result.summary() if result else "no test", key)
 
 
 @dataclass(frozen=True)
@@ -73,10 +98,19 @@ class Verdict:
     headline: str = ""  # what we measured, one line, beside ``paper`` in the README summary
 
     @property
+    def counted(self) -> tuple[Claim, ...]:
+        """The claims the verdict rests on (those true by construction are left out)."""
+        return tuple(c for c in self.claims if c.counted)
+
+    @property
+    def held(self) -> int:
+        return sum(c.holds is True for c in self.counted)
+
+    @property
     def status(self) -> str:
-        if not self.claims:
+        if not self.counted:
             return NO_DATA
-        held = [c.holds is True for c in self.claims]
+        held = [c.holds is True for c in self.counted]
         if all(held):
             return REPRODUCED
         return PARTIAL if any(held) else NOT_REPRODUCED
@@ -114,6 +148,11 @@ def seed_stats(rows: pd.DataFrame, by: str | Sequence[str], metrics: Sequence[st
     return out.reset_index()
 
 
+def seed_values(rows: pd.DataFrame, column: str, metric: str, value: object) -> np.ndarray:
+    """The per-seed values of ``metric`` in the rows whose ``column`` equals ``value``."""
+    return rows.loc[rows[column] == value, metric].to_numpy(float)
+
+
 def pm(mean: float, std: float, digits: int = 3) -> str:
     """``mean ± std`` (just ``mean`` when std is NaN)."""
     if not math.isfinite(mean):
@@ -137,7 +176,9 @@ def labelled(rows: pd.DataFrame, labeller: Callable[[pd.Series], list[str]]) -> 
     return pd.DataFrame(parts)
 
 
-def interp_at(x: Sequence[float], y: Sequence[float], at: float, logx: bool = True) -> float:
+def interp_at(
+    x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray, at: float, logx: bool = True
+) -> float:
     """y at ``at`` by linear interpolation through (x, y) sorted by x; NaN outside the range."""
     xs = np.asarray(x, float)
     ys = np.asarray(y, float)
@@ -151,3 +192,51 @@ def interp_at(x: Sequence[float], y: Sequence[float], at: float, logx: bool = Tr
     if t < tx[0] or t > tx[-1]:
         return math.nan
     return float(np.interp(t, tx, ys))
+
+
+# ----------------------------------------------------------------------------- curves
+def seed_arrays(
+    rows: pd.DataFrame, by: Sequence[str], columns: Sequence[str]
+) -> dict[tuple[object, ...], np.ndarray]:
+    """Per configuration (the ``by`` values): its seeds' ``columns`` as an array [seeds, C],
+    the unit a bootstrap over seeds resamples."""
+    return {
+        tuple(k) if isinstance(k, tuple) else (k,): g[list(columns)].to_numpy(float)
+        for k, g in rows.groupby(list(by), sort=True, dropna=False)
+    }
+
+
+def curve_of(configs: Sequence[np.ndarray]) -> Curve:
+    """The RD frontier through the seed means of configurations given as [seeds, 2] arrays
+    of (rate, distortion), as the seed-mean curves of the report are drawn."""
+    if not configs:
+        return np.empty(0), np.empty(0)
+    means = np.array([c.mean(axis=0) for c in configs])
+    return staircase(means[:, 0], means[:, 1])
+
+
+def staircase(rate: np.ndarray, distortion: np.ndarray) -> Curve:
+    """:func:`rdlab.frontier.hypervolume.frontier_staircase` for the handful of points a
+    curve has here, in plain numpy: a bootstrap redraws each curve thousands of times, and
+    the general version's grouped pandas pass costs ~0.5 ms a call."""
+    ok = np.isfinite(rate) & np.isfinite(distortion)
+    r, d = rate[ok], distortion[ok]
+    order = np.lexsort((d, r))  # by rate, ties by distortion
+    r, d = r[order], d[order]
+    if r.size == 0:
+        return r, d
+    before = np.concatenate([[np.inf], np.minimum.accumulate(d)[:-1]])
+    keep = d < before  # strictly below every point of lower (or equal) rate
+    return r[keep], d[keep]
+
+
+def staircase_hypervolume(curve: Curve, reference: tuple[float, float]) -> float:
+    """:func:`rdlab.frontier.hypervolume.hypervolume` of a staircase (:func:`staircase`),
+    the area it dominates inside the box bounded by ``reference``."""
+    r, d = curve
+    inside = (r < reference[0]) & (d < reference[1])
+    r, d = staircase(r[inside], d[inside])
+    if r.size == 0:
+        return 0.0
+    widths = np.diff(np.append(r, reference[0]))
+    return float(np.sum(widths * (reference[1] - d)))
