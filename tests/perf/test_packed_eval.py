@@ -52,6 +52,7 @@ def test_vmapped_validation_equals_each_members_own(trained: Trial) -> None:
 
 def test_grouped_gemm_stack_equals_vmap(trained: Trial) -> None:
     engine = trained.loop.engine
+    assert isinstance(engine, PackedEngine)
     assert type(engine.model).__name__ == "GroupedStack"  # mlp_resnet offers grouped GEMMs
     vm = _Vmapped(engine.model.models, engine.params)
     x = engine.data.split("val")[:64]
