@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 
 from pydantic import BaseModel, ConfigDict, Field
-from rdlab.model import MODELS, VAEModel
+from rdlab.model import MODELS, ModelStack, VAEModel
+from rdlab.models._grouped import GroupedStack, groupable
 from rdlab.models._layers import ACTIVATIONS, Reshape, ResidualMLPBlock
 from torch import Tensor, nn
 
@@ -53,6 +54,10 @@ class MLPResNetVAE(VAEModel):
 
     def decode_features(self, z: Tensor) -> Tensor:
         return self.decoder(z)
+
+    def grouped(self, params: dict[str, Tensor], models: list[VAEModel]) -> ModelStack | None:
+        """A pack of K: one baddbmm per layer (models/_grouped.py)."""
+        return GroupedStack(models, params) if groupable(*self.children()) else None
 
     def make_output_head(self) -> nn.Module:
         return nn.Sequential(nn.Linear(self.hidden, self.dim), Reshape(self.data_shape))

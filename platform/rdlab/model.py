@@ -8,6 +8,7 @@ output head (:meth:`VAEModel.make_output_head`), so adding a policy never rewrit
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, cast
@@ -21,12 +22,16 @@ from rdlab.registry import MODELS
 
 __all__ = [
     "MODELS",
+    "Alone",
     "BetaConditioned",
     "Discriminator",
+    "ModelStack",
     "VAEModel",
     "VAEOutput",
     "as_beta_conditioned",
     "build_model",
+    "member_generators",
+    "member_randn",
     "new_head_like",
     "zero_last_layer",
 ]
@@ -45,6 +50,12 @@ class VAEOutput:
     z: Tensor  # [B, J], a reparameterised sample (or μ_z when not sampling)
     x_mean: Tensor  # [B, *data_shape]
     features: Tensor  # decoder's last hidden representation, input of the output heads
+
+    def row(self, k: int) -> VAEOutput:
+        """Member k's output of a :class:`ModelStack`'s (whose tensors lead with [K, …])."""
+        return VAEOutput(
+            self.mu_z[k], self.logvar_z[k], self.z[k], self.x_mean[k], self.features[k]
+        )
 
 
 class VAEModel(nn.Module, ABC):
@@ -88,6 +99,81 @@ class VAEModel(nn.Module, ABC):
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if sample else mu
         x_mean, feats = self.decode(z)
         return VAEOutput(mu_z=mu, logvar_z=logvar, z=z, x_mean=x_mean, features=feats)
+
+    def grouped(self, params: dict[str, Tensor], models: list[VAEModel]) -> ModelStack | None:
+        """Hook: K copies of this architecture, their parameters stacked in ``params``
+        ([K, …] under :meth:`named_parameters`' names), computed by grouped GEMMs rather
+        than vmap (``models``: the K members). None (the default): the packed engine vmaps
+        :meth:`encode` and :meth:`decode` instead."""
+        return None
+
+
+class ModelStack(ABC):
+    """K models of one architecture computed as one (a pack's members, or one model alone).
+
+    ``encode`` takes data shared by all members, [B, *data_shape], and returns (μ_z, log σ_z²)
+    with a leading member axis, [K, B, J] each; ``decode`` maps codes [K, B, J] to
+    (μ_x [K, B, *data_shape], features [K, B, …]). Evaluation code written over a stack
+    (:func:`rdlab.train.metrics.evaluate_members`, :mod:`rdlab.evaluate.iwae`) runs a pack
+    in one pass and a lone trial through :class:`Alone`, with the same kernels it always had.
+    """
+
+    def __init__(self, models: list[VAEModel]) -> None:
+        self.models = models
+
+    @property
+    def k(self) -> int:
+        return len(self.models)
+
+    @property
+    def latent_dim(self) -> int:
+        return self.models[0].latent_dim
+
+    @abstractmethod
+    def encode(self, x: Tensor) -> tuple[Tensor, Tensor]: ...
+
+    @abstractmethod
+    def decode(self, z: Tensor) -> tuple[Tensor, Tensor]: ...
+
+    def forward(self, x: Tensor, noise: Callable[[Tensor], Tensor]) -> VAEOutput:
+        """Every member's :meth:`VAEModel.forward` with z sampled, ``noise(μ_z)`` its ε
+        ([K, B, J], each member's from its own stream)."""
+        mu, logvar = self.encode(x)
+        z = mu + noise(mu) * torch.exp(0.5 * logvar)
+        x_mean, feats = self.decode(z)
+        return VAEOutput(mu_z=mu, logvar_z=logvar, z=z, x_mean=x_mean, features=feats)
+
+    def sample(self, x: Tensor, gens: list[torch.Generator]) -> VAEOutput:
+        """:meth:`forward` with member k's ε drawn from ``gens[k]``."""
+        return self.forward(x, lambda mu: member_randn(gens, tuple(mu.shape[1:]), mu))
+
+
+def member_generators(seeds: list[int], device: torch.device) -> list[torch.Generator]:
+    """One generator per member, seeded as ``torch.manual_seed(seed)`` seeds the global one,
+    so member k's draws equal its lone run's draws from a freshly seeded global stream."""
+    return [torch.Generator(device=device).manual_seed(s) for s in seeds]
+
+
+def member_randn(gens: list[torch.Generator], shape: tuple[int, ...], like: Tensor) -> Tensor:
+    """[K, *shape] standard normals, row k from ``gens[k]`` (dtype and device of ``like``)."""
+    return torch.stack(
+        [torch.randn(shape, generator=g, dtype=like.dtype, device=like.device) for g in gens]
+    )
+
+
+class Alone(ModelStack):
+    """A stack of one: the model's own ``encode``/``decode``, a member axis of size 1 added."""
+
+    def __init__(self, model: VAEModel) -> None:
+        super().__init__([model])
+
+    def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        mu, logvar = self.models[0].encode(x)
+        return mu[None], logvar[None]
+
+    def decode(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        x_mean, feats = self.models[0].decode(z[0])
+        return x_mean[None], feats[None]
 
 
 class BetaConditioned(Protocol):

@@ -18,7 +18,7 @@ from rdlab.evaluate.classifier import (
     ShippedClassifier,
     resolve_cache_dir,
 )
-from rdlab.evaluate.trial import EvalResult, Subject, evaluate_subject
+from rdlab.evaluate.trial import EvalResult, Subject, evaluate_pack, evaluate_subject
 
 __all__ = [
     "CachedClassifier",
@@ -26,6 +26,7 @@ __all__ = [
     "EvalResult",
     "ShippedClassifier",
     "Subject",
+    "evaluate_pack",
     "evaluate_subject",
     "resolve_cache_dir",
 ]

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from rdlab.evaluate._util import eval_mode, seeded
-from rdlab.model import VAEModel, VAEOutput
+from rdlab.evaluate._util import eval_mode
+from rdlab.model import Alone, ModelStack, VAEModel, VAEOutput, member_generators, member_randn
 from rdlab.objectives import terms
 from rdlab.objectives.sigma.base import SigmaPolicy
 
@@ -49,15 +49,24 @@ def fit_shared_sigma2(model: VAEModel, x: Tensor, batch_size: int, seed: int = 0
     This is 003 eq. 10's closed-form optimum of the expected log-likelihood, as the
     ``optimal_global`` policy fits it during training (sampled z, not z = μ_z), on the
     data given — the (dequantised) training split when called from
-    :func:`rdlab.evaluate.evaluate_trial`.
+    :func:`rdlab.evaluate.evaluate_subject`. :func:`fit_shared_sigma2s` for a stack.
     """
-    total = torch.zeros((), dtype=torch.float64, device=x.device)
-    with eval_mode(model), seeded(seed, x.device):
+    return fit_shared_sigma2s(Alone(model), x, batch_size, [seed])[0]
+
+
+def fit_shared_sigma2s(
+    stack: ModelStack, x: Tensor, batch_size: int, seeds: list[int]
+) -> list[float]:
+    """:func:`fit_shared_sigma2` of every member of ``stack`` in one pass (its own seed each)."""
+    total = torch.zeros(stack.k, dtype=torch.float64, device=x.device)
+    gens = member_generators(seeds, x.device)
+    with eval_mode(*stack.models):
         for i in range(0, x.shape[0], batch_size):
             xb = x[i : i + batch_size]
-            out = model(xb, sample=True)
-            total += terms.squared_error(xb, out.x_mean).double().sum()
-    return float(total) / max(1, x[0].numel() * x.shape[0])
+            out = stack.sample(xb, gens)
+            for j in range(stack.k):
+                total[j] += terms.squared_error(xb, out.x_mean[j]).double().sum()
+    return [v / max(1, x[0].numel() * x.shape[0]) for v in total.tolist()]
 
 
 def decoder_log_sigma(
@@ -70,29 +79,40 @@ def decoder_log_sigma(
 
 
 def _log_weights(
-    model: VAEModel,
-    policy: SigmaPolicy,
+    stack: ModelStack,
+    policies: list[SigmaPolicy],
     x: Tensor,
     mu: Tensor,
     logvar: Tensor,
     k: int,
-    shared_log_sigma: float | None,
+    shared_log_sigmas: list[float | None],
+    gens: list[torch.Generator],
 ) -> Tensor:
-    """log w for k importance samples of each example in x: [k, B], float64."""
+    """log w for k importance samples of each example in x, every member: [K, k, B], float64.
+    ``mu``, ``logvar``: [K, B, J]; member m's ε from ``gens[m]``, [k, B, J] per draw."""
     b = x.shape[0]
-    eps = torch.randn(k, *mu.shape, device=mu.device, dtype=mu.dtype)
-    z = mu + eps * torch.exp(0.5 * logvar)  # [k, B, J]
-    zf = z.reshape(k * b, -1)
-    x_mean, feats = model.decode(zf)
+    eps = member_randn(gens, (k, *mu.shape[1:]), mu)
+    z = mu.unsqueeze(1) + eps * torch.exp(0.5 * logvar).unsqueeze(1)  # [K, k, B, J]
+    zf = z.reshape(stack.k, k * b, -1)
+    x_mean, feats = stack.decode(zf)
     xr = x.unsqueeze(0).expand(k, *x.shape).reshape(k * b, *x.shape[1:])
-    out = VAEOutput(
-        mu_z=mu.repeat(k, 1), logvar_z=logvar.repeat(k, 1), z=zf, x_mean=x_mean, features=feats
-    )
-    ls = decoder_log_sigma(policy, xr, out, shared_log_sigma)
-    log_px = -terms.gaussian_nll(xr.double(), x_mean.double(), ls.double())
-    # log p(z) − log q(z|x): the ½ log 2π constants cancel; ε keeps it exact for tiny σ_z.
-    log_pz_qz = 0.5 * (eps.double().pow(2) - z.double().pow(2) + logvar.double()).sum(dim=-1)
-    return log_px.reshape(k, b) + log_pz_qz
+    xd = xr.double()
+    rows = []
+    for m, (policy, shared) in enumerate(zip(policies, shared_log_sigmas, strict=True)):
+        out = VAEOutput(
+            mu_z=mu[m].repeat(k, 1),
+            logvar_z=logvar[m].repeat(k, 1),
+            z=zf[m],
+            x_mean=x_mean[m],
+            features=feats[m],
+        )
+        ls = decoder_log_sigma(policy, xr, out, shared)
+        log_px = -terms.gaussian_nll(xd, x_mean[m].double(), ls.double())
+        # log p(z) − log q(z|x): the ½ log 2π constants cancel; ε keeps it exact for tiny σ_z.
+        e, zm = eps[m].double(), z[m].double()
+        log_pz_qz = 0.5 * (e.pow(2) - zm.pow(2) + logvar[m].double()).sum(dim=-1)
+        rows.append(log_px.reshape(k, b) + log_pz_qz)
+    return torch.stack(rows)
 
 
 def iwae_bound(
@@ -106,27 +126,58 @@ def iwae_bound(
     max_elements: int = DEFAULT_MAX_ELEMENTS,
 ) -> IWAEResult:
     """L_K averaged over the examples of x (nats per example), and L_1 on the same draws."""
+    return iwae_bounds(
+        Alone(model),
+        [policy],
+        x,
+        k,
+        shared_log_sigmas=[shared_log_sigma],
+        seeds=[seed],
+        max_elements=max_elements,
+    )[0]
+
+
+def iwae_bounds(
+    stack: ModelStack,
+    policies: list[SigmaPolicy],
+    x: Tensor,
+    k: int,
+    *,
+    shared_log_sigmas: list[float | None],
+    seeds: list[int],
+    max_elements: int = DEFAULT_MAX_ELEMENTS,
+) -> list[IWAEResult]:
+    """:func:`iwae_bound` of every member of ``stack`` at once: one decode of all members'
+    importance samples per chunk, member m's draws from its own stream seeded by
+    ``seeds[m]``. Chunks are sized per member as for a model alone, so each member sees its
+    lone run's draws (memory: K chunks at a time)."""
     if k < 1 or x.shape[0] == 0:
         raise ValueError(f"iwae_bound needs k ≥ 1 and examples, got k={k}, n={x.shape[0]}")
     n = x.shape[0]
-    lse_sum = 0.0
-    elbo_sum = 0.0
-    with eval_mode(model, policy), seeded(seed, x.device):
-        rows = max(1, max_elements // _elements_per_row(model, x))
+    lse_sum = torch.zeros(stack.k, dtype=torch.float64, device=x.device)
+    elbo_sum = torch.zeros(stack.k, dtype=torch.float64, device=x.device)
+    gens = member_generators(seeds, x.device)
+    with eval_mode(*stack.models, *policies):
+        rows = max(1, max_elements // _elements_per_row(stack.models[0], x))
         b = min(n, rows)
         kc = max(1, min(k, rows // b))
         for i in range(0, n, b):
             xb = x[i : i + b]
-            mu, logvar = model.encode(xb)
-            acc = torch.full((xb.shape[0],), -math.inf, dtype=torch.float64, device=x.device)
-            lw_sum = torch.zeros((), dtype=torch.float64, device=x.device)
+            mu, logvar = stack.encode(xb)
+            acc = torch.full(
+                (stack.k, xb.shape[0]), -math.inf, dtype=torch.float64, device=x.device
+            )
             for j in range(0, k, kc):
-                lw = _log_weights(model, policy, xb, mu, logvar, min(kc, k - j), shared_log_sigma)
-                acc = torch.logaddexp(acc, torch.logsumexp(lw, dim=0))
-                lw_sum += lw.sum()
-            lse_sum += float(acc.sum())
-            elbo_sum += float(lw_sum)
-    return IWAEResult(iwae=lse_sum / n - math.log(k), elbo=elbo_sum / (n * k), k=k, n=n)
+                lw = _log_weights(
+                    stack, policies, xb, mu, logvar, min(kc, k - j), shared_log_sigmas, gens
+                )
+                acc = torch.logaddexp(acc, torch.logsumexp(lw, dim=1))
+                elbo_sum += lw.sum(dim=(1, 2))
+            lse_sum += acc.sum(dim=1)
+    return [
+        IWAEResult(iwae=lse / n - math.log(k), elbo=el / (n * k), k=k, n=n)
+        for lse, el in zip(lse_sum.tolist(), elbo_sum.tolist(), strict=True)
+    ]
 
 
 def _elements_per_row(model: VAEModel, x: Tensor) -> int:

@@ -32,7 +32,7 @@ import torch
 from torch import Tensor
 
 from rdlab.evaluate._util import eval_mode, one_blas_thread
-from rdlab.model import VAEModel
+from rdlab.model import Alone, ModelStack, VAEModel
 from rdlab.objectives import terms
 
 if TYPE_CHECKING:
@@ -47,13 +47,19 @@ LOG_2PI = math.log(2.0 * math.pi)
 
 def encode_split(model: VAEModel, x: Tensor, batch_size: int) -> tuple[Tensor, Tensor]:
     """(μ_z, log σ_z²) of every example, [N, J] each, in batches without gradients."""
+    mu, logvar = encode_members(Alone(model), x, batch_size)
+    return mu[0], logvar[0]
+
+
+def encode_members(stack: ModelStack, x: Tensor, batch_size: int) -> tuple[Tensor, Tensor]:
+    """:func:`encode_split` for every member of a stack: [K, N, J] each."""
     mus, logvars = [], []
-    with eval_mode(model):
+    with eval_mode(*stack.models):
         for i in range(0, x.shape[0], batch_size):
-            mu, logvar = model.encode(x[i : i + batch_size])
+            mu, logvar = stack.encode(x[i : i + batch_size])
             mus.append(mu)
             logvars.append(logvar)
-    return torch.cat(mus), torch.cat(logvars)
+    return torch.cat(mus, dim=1), torch.cat(logvars, dim=1)
 
 
 def active_units(mu: Tensor, threshold: float = ACTIVE_THRESHOLD) -> int:

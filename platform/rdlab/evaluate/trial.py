@@ -38,7 +38,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -60,13 +60,13 @@ from rdlab.evaluate.frechet import (
     raw_features,
 )
 from rdlab.evaluate.inception import inception_features, load_inception
-from rdlab.evaluate.iwae import fit_shared_sigma2, iwae_bound
+from rdlab.evaluate.iwae import IWAEResult, fit_shared_sigma2s, iwae_bounds
 from rdlab.evaluate.pictures import N_SAMPLES, data_kind, picture_data
 from rdlab.evaluate.render import render_all
 from rdlab.frontier.rows import sweep_key
-from rdlab.model import VAEModel, as_beta_conditioned
+from rdlab.model import Alone, ModelStack, VAEModel, as_beta_conditioned
 from rdlab.objectives.sigma import SigmaPolicy
-from rdlab.train.metrics import validate
+from rdlab.train.member import validate_members
 
 if TYPE_CHECKING:
     from sklearn.mixture import GaussianMixture
@@ -90,7 +90,27 @@ class Subject:
 
     def validate(self, split: str) -> dict[str, float]:
         """The per-epoch metrics of a split, as the training loop computes them."""
-        return validate(self.model, self.policy, self.data, self.cfg, split)
+        return validate_members(Alone(self.model), [self.policy], [self.cfg], self.data, split)[0]
+
+
+@dataclass
+class SplitPass:
+    """One member's share of a split's batched pass (:func:`batched_passes`)."""
+
+    metrics: dict[str, float]  # the per-epoch metrics (:meth:`Subject.validate`)
+    mu: Tensor  # [N, J], μ_z of the split as likelihoods see it
+    logvar: Tensor
+    iwae: IWAEResult | None  # None when eval.iwae_k is 0 or the split is empty
+
+
+@dataclass
+class Batched:
+    """What one member gets from the passes a pack makes together (model arithmetic only;
+    GMMs, Fréchet distances and pictures stay per member)."""
+
+    shared_log_sigma: float | None  # σ* of the IWAE density for data-dependent policies
+    splits: dict[str, SplitPass]
+    wall_s: float = 0.0  # this member's share of the passes' time
 
 
 @dataclass
@@ -122,13 +142,17 @@ def evaluate_subject(
     *,
     artifacts_dir: Path | None = None,
     on_artifacts: Callable[[list[str]], None] | None = None,
+    batched: Batched | None = None,
 ) -> EvalResult:
     """Every split of ``eval.splits`` (``eval_cfg`` overrides the trial's, as ``rdlab eval
     --k`` does) and the pictures. ``classifier`` supplies the Fréchet feature network for
-    labelled data (None: no classifier-space distances)."""
+    labelled data (None: no classifier-space distances). ``batched``: this member's share of
+    its pack's passes (:func:`evaluate_pack`); None: the subject's own, as a stack of one."""
     ev = eval_cfg or subject.cfg.eval
     t0 = time.perf_counter()
-    ctx = trial_context(subject, ev, classifier)
+    if batched is None:
+        batched = batched_passes([subject], Alone(subject.model), ev)[0]
+    ctx = trial_context(subject, ev, classifier, batched.shared_log_sigma)
     written: list[str] = []
     if ev.pictures and ev.splits:
         # First, and announced: a tracker uploads them while the split metrics below are
@@ -145,33 +169,113 @@ def evaluate_subject(
         if on_artifacts is not None:
             on_artifacts(list(written))
     results = {
-        split: split_metrics(subject, ev, ctx, split, salt=i) for i, split in enumerate(ev.splits)
+        split: split_metrics(subject, ev, ctx, split, batched.splits[split], salt=i)
+        for i, split in enumerate(ev.splits)
     }
     if subject.model.beta_conditioned:  # multi-rate VAE: also one result per β of its grid
         results.update(beta_sweep(subject, ev, classifier))
     return EvalResult(
         metrics=results,
         artifacts=written,
-        wall_s=time.perf_counter() - t0,
+        wall_s=time.perf_counter() - t0 + batched.wall_s,
         classifier=ctx.classifier_hash,
         shared_sigma=None if ctx.shared_log_sigma is None else math.exp(ctx.shared_log_sigma),
     )
 
 
-def trial_context(
-    subject: Subject, ev: EvalConfig, classifier: ClassifierSource | None
-) -> TrialContext:
-    model, data, bs = subject.model, subject.data, subject.cfg.train.eval_batch_size
-    seed = subject.cfg.train.seed + 104_729
-    needs_train = (ev.frechet or ev.pictures) or (ev.iwae_k > 0 and subject.policy.data_dependent)
-    x_train = data.split("train") if needs_train else None
-    shared = None
-    if subject.policy.data_dependent and x_train is not None:
+def evaluate_pack(
+    subjects: list[Subject],
+    stack: ModelStack | None,
+    classifier: ClassifierSource | None = None,
+    *,
+    on_artifacts: Sequence[Callable[[list[str]], None] | None] | None = None,
+) -> list[EvalResult]:
+    """:func:`evaluate_subject` for the members of one pack (same data, model shape and
+    ``eval`` settings), their model arithmetic batched over ``stack`` — the split metrics,
+    the IWAE bound, the latent codes, σ* — and the rest per member. Each member's numbers
+    equal its own evaluation's up to batched-matmul round-off (``tests/perf``); its
+    ``wall_s`` counts its 1/K share of the batched passes. ``stack`` None: one by one."""
+    hooks = list(on_artifacts or [None] * len(subjects))
+    if stack is None or len(subjects) == 1:
+        return [
+            evaluate_subject(s, classifier, on_artifacts=h)
+            for s, h in zip(subjects, hooks, strict=True)
+        ]
+    passes = batched_passes(subjects, stack, subjects[0].cfg.eval)
+    return [
+        evaluate_subject(s, classifier, on_artifacts=h, batched=b)
+        for s, h, b in zip(subjects, hooks, passes, strict=True)
+    ]
+
+
+def context_seed(cfg: TrialConfig) -> int:
+    return cfg.train.seed + 104_729
+
+
+def _needs_shared_sigma(policy: SigmaPolicy, ev: EvalConfig) -> bool:
+    return policy.data_dependent and (ev.frechet or ev.pictures or ev.iwae_k > 0)
+
+
+def batched_passes(subjects: list[Subject], stack: ModelStack, ev: EvalConfig) -> list[Batched]:
+    """The model passes of the evaluation, all members of ``stack`` at once (``subjects[k]``
+    is member k): σ* of the IWAE density (data-dependent policies), and per split the
+    per-epoch metrics, the codes and the IWAE bound, each member from its own seeds."""
+    t0 = time.perf_counter()
+    lead = subjects[0]
+    data, bs = lead.data, lead.cfg.train.eval_batch_size
+    policies = [s.policy for s in subjects]
+    seeds = [context_seed(s.cfg) for s in subjects]
+    shared: list[float | None] = [None] * len(subjects)
+    need = [_needs_shared_sigma(p, ev) for p in policies]
+    if any(need):
         # σ* of the density the IWAE bound scores: fitted on the data as likelihoods see it
         # (dequantised for discrete data, rdlab.data.base).
-        s2 = fit_shared_sigma2(model, data.likelihood_split("train"), bs, seed=seed)
-        ls = subject.policy.floor(torch.tensor(0.5 * math.log(max(s2, 1e-30))))
-        shared = float(ls)
+        s2 = fit_shared_sigma2s(stack, data.likelihood_split("train"), bs, seeds)
+        for k, p in enumerate(policies):
+            if need[k]:
+                shared[k] = float(p.floor(torch.tensor(0.5 * math.log(max(s2[k], 1e-30)))))
+    splits: list[dict[str, SplitPass]] = [{} for _ in subjects]
+    for i, split in enumerate(ev.splits):
+        metrics = validate_members(stack, policies, [s.cfg for s in subjects], data, split)
+        # The encoder pass behind ``rate`` saw the split as likelihoods see it (dequantised
+        # for discrete data), so the per-dimension rates, active units and the IWAE bound use
+        # the same input; Fréchet distances compare with the real (raw) images.
+        x_lik = data.likelihood_split(split)
+        mu, logvar = latent.encode_members(stack, x_lik, bs)
+        iwae: list[IWAEResult | None] = [None] * len(subjects)
+        if ev.iwae_k > 0 and x_lik.shape[0] > 0:
+            iwae = list(
+                iwae_bounds(
+                    stack,
+                    policies,
+                    x_lik[: ev.iwae_examples],
+                    ev.iwae_k,
+                    shared_log_sigmas=shared,
+                    seeds=[split_seed(s, i) for s in seeds],
+                )
+            )
+        for k in range(len(subjects)):
+            splits[k][split] = SplitPass(metrics[k], mu[k], logvar[k], iwae[k])
+    share = (time.perf_counter() - t0) / len(subjects)
+    return [Batched(sh, sp, share) for sh, sp in zip(shared, splits, strict=True)]
+
+
+def split_seed(context: int, salt: int) -> int:
+    """The seed of the ``salt``-th evaluated split's draws (IWAE, GMM, generated sets)."""
+    return context + 1_000 * (salt + 1)
+
+
+def trial_context(
+    subject: Subject,
+    ev: EvalConfig,
+    classifier: ClassifierSource | None,
+    shared_log_sigma: float | None = None,
+) -> TrialContext:
+    """What every split shares; ``shared_log_sigma`` from :func:`batched_passes`."""
+    model, data, bs = subject.model, subject.data, subject.cfg.train.eval_batch_size
+    seed = context_seed(subject.cfg)
+    needs_train = ev.frechet or ev.pictures or _needs_shared_sigma(subject.policy, ev)
+    x_train = data.split("train") if needs_train else None
     gmm = None
     if x_train is not None and x_train.shape[0] >= 2:
         mu, logvar = latent.encode_split(model, x_train, bs)
@@ -180,32 +284,20 @@ def trial_context(
     features, acc = _feature_space(subject, clf) if ev.frechet else (None, NAN)
     inception = _inception(subject, ev) if ev.frechet else None
     digest = clf.digest if clf is not None else None
-    return TrialContext(shared, gmm, features, acc, inception, seed, digest)
+    return TrialContext(shared_log_sigma, gmm, features, acc, inception, seed, digest)
 
 
 def split_metrics(
-    subject: Subject, ev: EvalConfig, ctx: TrialContext, split: str, salt: int = 0
+    subject: Subject, ev: EvalConfig, ctx: TrialContext, split: str, sp: SplitPass, salt: int = 0
 ) -> dict[str, float]:
-    model, policy, bs = subject.model, subject.policy, subject.cfg.train.eval_batch_size
-    seed = ctx.seed + 1_000 * (salt + 1)
-    m = dict(subject.validate(split))
+    """One split's metrics: its batched pass ``sp`` and the member's own diagnostics."""
+    seed = split_seed(ctx.seed, salt)
+    m = dict(sp.metrics)
     x = subject.data.split(split)
-    # The encoder pass behind ``rate`` saw the split as likelihoods see it (dequantised for
-    # discrete data), so the per-dimension rates, active units and the IWAE bound use the
-    # same input; Fréchet distances compare with the real (raw) images.
-    x_lik = subject.data.likelihood_split(split)
-    mu, logvar = latent.encode_split(model, x_lik, bs)
+    mu, logvar = sp.mu, sp.logvar
     m["iwae"] = m["iwae_elbo"] = NAN
-    if ev.iwae_k > 0 and x.shape[0] > 0:
-        r = iwae_bound(
-            model,
-            policy,
-            x_lik[: ev.iwae_examples],
-            ev.iwae_k,
-            shared_log_sigma=ctx.shared_log_sigma,
-            seed=seed,
-        )
-        m["iwae"], m["iwae_elbo"] = r.iwae, r.elbo
+    if sp.iwae is not None:
+        m["iwae"], m["iwae_elbo"] = sp.iwae.iwae, sp.iwae.elbo
     m["active_units"] = float(latent.active_units(mu))
     gmm = _try_gmm(mu, logvar, ev.gmm_components, seed) if x.shape[0] >= 2 else None
     m["agg_kl"] = NAN if gmm is None else latent.gmm_prior_kl(gmm, seed=seed)
@@ -213,7 +305,7 @@ def split_metrics(
     if ev.frechet and ev.fd_reference not in ("split", split):  # one real set for all splits
         x_fd = subject.data.split(ev.fd_reference)[:FD_MAX]
         ref = subject.data.likelihood_split(ev.fd_reference)[:FD_MAX]
-        mu_fd = latent.encode_split(model, ref, bs)[0]
+        mu_fd = latent.encode_split(subject.model, ref, subject.cfg.train.eval_batch_size)[0]
     m.update(frechet_metrics(subject, ctx, x_fd, mu_fd, seed, ev))
     for j, r_j in enumerate(latent.rate_per_dim(mu, logvar)):
         m[f"rate_dim_{j}"] = r_j
@@ -382,8 +474,9 @@ def beta_sweep(
     out: dict[str, dict[str, float]] = {}
     for beta in model.sweep_betas():
         with model.conditioned(math.log(beta)):
-            ctx = trial_context(subject, no_pictures, classifier)
+            b = batched_passes([subject], Alone(subject.model), no_pictures)[0]
+            ctx = trial_context(subject, no_pictures, classifier, b.shared_log_sigma)
             for i, split in enumerate(ev.splits):
-                m = split_metrics(subject, no_pictures, ctx, split, salt=i)
+                m = split_metrics(subject, no_pictures, ctx, split, b.splits[split], salt=i)
                 out[sweep_key(split, beta)] = {**m, "beta_eval": beta}
     return out

@@ -14,6 +14,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any
 
+from rdlab.model import ModelStack
 from rdlab.train.member import Member
 
 
@@ -28,6 +29,11 @@ class Engine(ABC):
         """One epoch (0-based ``epoch``) for every active member: per member the summed
         training metrics (:func:`rdlab.train.metrics.summarise`), None if a loss or a
         weight went non-finite, and None for members that have already stopped."""
+
+    def stack(self, ks: list[int]) -> ModelStack | None:
+        """Members ``ks``' models as one :class:`~rdlab.model.ModelStack` for evaluation, or
+        None when this engine does not batch them (each is then evaluated alone)."""
+        return None
 
     def validate(self, ks: list[int]) -> dict[int, dict[str, float]]:
         """Validation metrics of members ``ks``; an engine may batch them."""

@@ -37,9 +37,10 @@ from rdlab.train.packed import PackedEngine, pack_key, vmap_blocker
 from rdlab.train.single import SingleEngine
 
 
-def make_engine(members: list[Member], vmap: bool = True) -> Engine:
+def make_engine(members: list[Member], vmap: bool = True, grouped: bool = True) -> Engine:
     """The packed engine when there are several members and it can vmap them, else the
-    plain one. Members of one loop must share everything but ``objective.*`` and the seed."""
+    plain one. Members of one loop must share everything but ``objective.*`` and the seed.
+    ``grouped``: the model's grouped GEMMs where it has them (False: vmap regardless)."""
     if len({pack_key(m.cfg) for m in members}) > 1:
         raise SpecError(
             "pack",
@@ -47,7 +48,7 @@ def make_engine(members: list[Member], vmap: bool = True) -> Engine:
             "more (data, model, batch size, epochs or lr)",
         )
     if vmap and len(members) > 1 and vmap_blocker(members) is None:
-        return PackedEngine(members)
+        return PackedEngine(members, grouped=grouped)
     return SingleEngine(members)
 
 

@@ -15,11 +15,33 @@ import torch
 
 from rdlab.config import TrialConfig
 from rdlab.data import DataSource, build_dataset
-from rdlab.model import Discriminator, VAEModel, build_model
+from rdlab.model import Alone, Discriminator, ModelStack, VAEModel, build_model
 from rdlab.objectives.sigma import SigmaPolicy, build_policy
 from rdlab.registry import MODELS
 from rdlab.train.hooks import STATUS_OK, MemberRecord, TrainResult
-from rdlab.train.metrics import validate
+from rdlab.train.metrics import evaluate_members
+
+VALIDATION_SALT = 7919  # validation noise stream, apart from training's
+
+
+def validate_members(
+    stack: ModelStack,
+    policies: list[SigmaPolicy],
+    cfgs: list[TrialConfig],
+    data: DataSource,
+    split: str = "val",
+) -> list[dict[str, float]]:
+    """The per-epoch metrics of one split for every member of ``stack`` (no autograd, each
+    member's own noise stream): what validation reports after each epoch and the final
+    evaluation reports per split. Members share the data and ``train`` settings but seeds."""
+    return evaluate_members(
+        stack,
+        policies,
+        data.likelihood_split(split),  # dequantised for discrete data
+        cfgs[0].train.eval_batch_size,
+        data.bin_width,
+        seeds=[c.train.seed + VALIDATION_SALT for c in cfgs],
+    )
 
 
 def get_rng(device: torch.device) -> torch.Tensor:
@@ -78,7 +100,8 @@ class Member:
         return self.status is None
 
     def validate(self, split: str = "val") -> dict[str, float]:
-        return validate(self.model, self.policy, self.data, self.cfg, split)
+        """The per-epoch metrics of one split (no autograd, its own noise stream)."""
+        return validate_members(Alone(self.model), [self.policy], [self.cfg], self.data, split)[0]
 
     def last_val(self) -> dict[str, float]:
         """The last finished epoch's validation metrics (a diverged trial's final row)."""

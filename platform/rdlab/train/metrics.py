@@ -15,9 +15,7 @@ import math
 import torch
 from torch import Tensor
 
-from rdlab.config import TrialConfig
-from rdlab.data import DataSource
-from rdlab.model import VAEModel
+from rdlab.model import Alone, ModelStack, VAEModel, member_generators
 from rdlab.objectives import terms
 from rdlab.objectives.loss import LossTerms
 from rdlab.objectives.sigma.base import SigmaPolicy
@@ -122,24 +120,6 @@ def log_sigma_optimum(sq_err_per_dim: Tensor, n: int, scalar: bool) -> float:
     return float(0.5 * torch.log(per_dim.clamp_min(1e-300)).mean())
 
 
-VALIDATION_SALT = 7919  # validation noise stream, apart from training's
-
-
-def validate(
-    model: VAEModel, policy: SigmaPolicy, data: DataSource, cfg: TrialConfig, split: str
-) -> dict[str, float]:
-    """The per-epoch metrics of one split: the training loop's validation and the
-    evaluation's per-split pass are this call (no autograd, their own noise stream)."""
-    return evaluate_split(
-        model,
-        policy,
-        data.likelihood_split(split),  # dequantised for discrete data
-        cfg.train.eval_batch_size,
-        data.bin_width,
-        seed=cfg.train.seed + VALIDATION_SALT,
-    )
-
-
 @torch.no_grad()
 def evaluate_split(
     model: VAEModel,
@@ -149,41 +129,66 @@ def evaluate_split(
     bin_width: float | None = None,
     seed: int = 0,
 ) -> dict[str, float]:
-    """One pass over a split with z ~ q(z|x), RNG forked so training's stream is untouched.
+    """One pass over a split with z ~ q(z|x), from a stream seeded by ``seed`` (training's
+    stream is untouched): :func:`evaluate_members` for a model alone.
 
     ``x``: the split as likelihood metrics see it (dequantised for discrete data, with
     ``bin_width`` its bins' width; None for continuous data). The end-of-trial evaluation
-    calls this same function, so the per-epoch and final metrics agree in definition.
+    calls this same code, so the per-epoch and final metrics agree in definition.
     """
-    was_training = model.training
-    model.eval()
-    policy.eval()
-    sums = torch.zeros(4, dtype=torch.float64, device=x.device)
-    sq_dim = torch.zeros(x[0].numel(), dtype=torch.float64, device=x.device)
-    scalar_sigma = True  # does the policy's log σ broadcast from one number?
-    devices = [x.device] if x.device.type == "cuda" else []
-    # No autograd graph: evaluation never backpropagates (it ran every epoch with one).
-    with torch.random.fork_rng(devices=devices), torch.no_grad():
-        torch.manual_seed(seed)
-        for i in range(0, x.shape[0], batch_size):
-            xb = x[i : i + batch_size]
-            out = model(xb)
+    return evaluate_members(Alone(model), [policy], x, batch_size, bin_width, [seed])[0]
+
+
+@torch.no_grad()
+def evaluate_members(
+    stack: ModelStack,
+    policies: list[SigmaPolicy],
+    x: Tensor,
+    batch_size: int,
+    bin_width: float | None,
+    seeds: list[int],
+) -> list[dict[str, float]]:
+    """:func:`evaluate_split` for every member of ``stack`` in one pass over ``x``: one
+    (vmapped or grouped) forward per batch for all members, member k's z drawn from its own
+    stream seeded by ``seeds[k]`` exactly as its lone run draws them, then each member's own
+    σ policy and sums. A packed member's metrics equal its lone ones up to the round-off of
+    batched vs unbatched matmuls (``tests/perf/test_packed.py``)."""
+    modules = [*stack.models, *policies]
+    flags = [m.training for m in modules]
+    for m in modules:
+        m.eval()
+    k = stack.k
+    sums = torch.zeros((k, 4), dtype=torch.float64, device=x.device)
+    sq_dim = torch.zeros((k, x[0].numel()), dtype=torch.float64, device=x.device)
+    scalar_sigma = [True] * k  # does member k's log σ broadcast from one number?
+    gens = member_generators(seeds, x.device)
+    for i in range(0, x.shape[0], batch_size):
+        xb = x[i : i + batch_size]
+        outs = stack.sample(xb, gens)
+        for j, policy in enumerate(policies):
+            out = outs.row(j)
             nll, ls = policy.nll(xb, out)
             rate = terms.rate(out.mu_z, out.logvar_z)
             sq = terms.squared_error(xb, out.x_mean)
             ls_mean = ls.expand_as(xb).reshape(xb.shape[0], -1).mean(dim=1)
-            sums += torch.stack([nll.sum(), rate.sum(), sq.sum(), ls_mean.sum()]).double()
-            sq_dim += terms.flat(xb - out.x_mean).double().pow(2).sum(dim=0)
-            scalar_sigma = scalar_sigma and ls.numel() == 1
-    model.train(was_training)
-    policy.train(was_training)
-    s = sums.tolist()
+            sums[j] += torch.stack([nll.sum(), rate.sum(), sq.sum(), ls_mean.sum()]).double()
+            sq_dim[j] += terms.flat(xb - out.x_mean).double().pow(2).sum(dim=0)
+            scalar_sigma[j] = scalar_sigma[j] and ls.numel() == 1
+    for m, flag in zip(modules, flags, strict=True):
+        m.train(flag)
+    rows = sums.tolist()  # one host sync for the pack
     n = float(x.shape[0])
     dim = int(x[0].numel())
-    star = log_sigma_optimum(sq_dim, int(n), scalar_sigma) if policy.learned else None
-    return summarise(
-        {"n": n, "nll": s[0], "rate": s[1], "sq_err": s[2], "log_sigma": s[3]},
-        dim,
-        bin_width,
-        log_sigma_star=star,
-    )
+    out_rows = []
+    for j, policy in enumerate(policies):
+        star = log_sigma_optimum(sq_dim[j], int(n), scalar_sigma[j]) if policy.learned else None
+        s = rows[j]
+        out_rows.append(
+            summarise(
+                {"n": n, "nll": s[0], "rate": s[1], "sq_err": s[2], "log_sigma": s[3]},
+                dim,
+                bin_width,
+                log_sigma_star=star,
+            )
+        )
+    return out_rows

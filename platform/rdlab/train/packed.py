@@ -41,12 +41,12 @@ from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from rdlab.config import TrialConfig
-from rdlab.model import VAEOutput
+from rdlab.model import ModelStack, VAEModel, VAEOutput
 from rdlab.objectives.loss import compose
 from rdlab.objectives.sigma.base import SigmaPolicy
 from rdlab.train.device import Precision
 from rdlab.train.engine import Engine
-from rdlab.train.member import Member
+from rdlab.train.member import Member, validate_members
 from rdlab.train.metrics import SUM_KEYS, finite_sums, params_finite, step_sums, summarise
 from rdlab.train.optim import build_optimizer
 
@@ -100,6 +100,55 @@ class _Method(nn.Module):
 
     def forward(self, *args: Any) -> Any:
         return getattr(self.m, self.method)(*args)
+
+
+def _functional(module: nn.Module) -> Callable[..., Any]:
+    """``module`` called with parameters given as a dict (names as the wrapped model's)."""
+
+    def call(p: dict[str, Tensor], *args: Any) -> Any:
+        return functional_call(module, {f"m.{k}": v for k, v in p.items()}, args, tie_weights=False)
+
+    return call
+
+
+class _Vmapped(ModelStack):
+    """The members' models as one: ``encode``/``decode`` under ``torch.func.vmap`` over the
+    stacked parameters (any model without buffers)."""
+
+    def __init__(self, models: list[VAEModel], params: dict[str, Tensor]) -> None:
+        super().__init__(models)
+        self.params = params
+        base = copy.deepcopy(models[0]).to("meta")
+        self._encode = vmap(_functional(_Method(base, "encode")), in_dims=(0, None))
+        self._decode = vmap(_functional(_Method(base, "decode")), in_dims=(0, 0))
+
+    def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        mu, logvar = self._encode(self.params, x)
+        return mu, logvar
+
+    def decode(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        x_mean, feats = self._decode(self.params, z)
+        return x_mean, feats
+
+
+class _Rows(ModelStack):
+    """Members ``ks`` of a stack: the whole stack runs and their rows are kept (a stopped
+    member's rows cost a little arithmetic; copying the others' weights would cost more)."""
+
+    def __init__(self, stack: ModelStack, ks: list[int]) -> None:
+        super().__init__([stack.models[k] for k in ks])
+        self.stack = stack
+        self.idx = torch.tensor(ks, device=next(iter(stack.models[0].parameters())).device)
+
+    def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        mu, logvar = self.stack.encode(x)
+        return mu[self.idx], logvar[self.idx]
+
+    def decode(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        full = z.new_zeros((self.stack.k, *z.shape[1:]))
+        full[self.idx] = z
+        x_mean, feats = self.stack.decode(full)
+        return x_mean[self.idx], feats[self.idx]
 
 
 class _LogSigma(nn.Module):
@@ -163,7 +212,7 @@ class _Group:
 class PackedEngine(Engine):
     """K members as one vmapped computation; see the module docstring."""
 
-    def __init__(self, members: list[Member]) -> None:
+    def __init__(self, members: list[Member], grouped: bool = True) -> None:
         super().__init__(members)
         blocker = vmap_blocker(members)
         if blocker is not None:
@@ -174,9 +223,11 @@ class PackedEngine(Engine):
         self.k = len(members)
         self.params, _ = _stack_into_views([m.model for m in members])
         self.gens = [torch.Generator(device=self.device) for _ in members]
-        base = copy.deepcopy(lead.model).to("meta")
-        self._encode = vmap(self._fn(_Method(base, "encode")), in_dims=(0, None))
-        self._decode = vmap(self._fn(_Method(base, "decode")), in_dims=(0, 0))
+        models = [m.model for m in members]
+        # Grouped GEMMs where the model offers them (mlp_resnet: baddbmm per layer, faster
+        # than vmap + functional_call, studies/benchmarks/bench_pack.py --profile), else vmap.
+        stack = lead.model.grouped(self.params, models) if grouped else None
+        self.model: ModelStack = stack if stack is not None else _Vmapped(models, self.params)
         self.groups = self._groups()
         self.loss_groups = self._loss_groups()
         self.betas = torch.tensor([m.cfg.objective.beta for m in members], device=self.device)
@@ -186,15 +237,6 @@ class PackedEngine(Engine):
         self.precision = Precision(lead.cfg.train.precision, self.device)
 
     # ------------------------------------------------------------------ construction
-    @staticmethod
-    def _fn(module: nn.Module) -> Callable[..., Any]:
-        def call(p: dict[str, Tensor], *args: Any) -> Any:
-            return functional_call(
-                module, {f"m.{k}": v for k, v in p.items()}, args, tie_weights=False
-            )
-
-        return call
-
     def _groups(self) -> list[_Group]:
         """σ groups: one vmapped log σ call per group of ≥ 2 members whose policy batches."""
         self.log_sigmas = [_LogSigma(m.policy) for m in self.members]
@@ -256,7 +298,7 @@ class PackedEngine(Engine):
         j = self.members[0].model.latent_dim
         with torch.no_grad():
             z = torch.zeros((self.k, x.shape[0], j), device=self.device, dtype=x.dtype)
-            x_mean, feats = self._decode({n: p.detach() for n, p in self.params.items()}, z)
+            x_mean, feats = self.model.decode(z)
             vmap(
                 lambda p, b, *a: functional_call(probe, (p, b), a),
                 in_dims=(0, 0, None, 0, 0, 0, 0, 0),
@@ -307,10 +349,8 @@ class PackedEngine(Engine):
         return sums
 
     def _loss(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        mu, logvar = self._encode(self.params, x)
-        z = mu + self._noise(mu) * torch.exp(0.5 * logvar)
-        x_mean, feats = self._decode(self.params, z)
-        outs = (mu, logvar, z, x_mean, feats)
+        o = self.model.forward(x, self._noise)
+        outs = (o.mu_z, o.logvar_z, o.z, o.x_mean, o.features)
         parts = []
         for g in self.groups:  # log σ per σ group, [K, B, *shape] in member order
             if g.call is not None:
@@ -392,6 +432,19 @@ class PackedEngine(Engine):
             m.policy.end_epoch(epoch)
             out.append(summarise(sums, self.data.dim, self.data.train_bin_width))
         return out
+
+    def stack(self, ks: list[int]) -> ModelStack:
+        return self.model if ks == list(range(self.k)) else _Rows(self.model, ks)
+
+    def validate(self, ks: list[int]) -> dict[int, dict[str, float]]:
+        """One vmapped (or grouped) pass over the validation split for members ``ks``."""
+        if not ks:
+            return {}
+        ms = [self.members[k] for k in ks]
+        vals = validate_members(
+            self.stack(ks), [m.policy for m in ms], [m.cfg for m in ms], self.data
+        )
+        return dict(zip(ks, vals, strict=True))
 
     # ------------------------------------------------------------------ state
     def _member_params(self, k: int) -> list[tuple[Tensor, Tensor, int]]:

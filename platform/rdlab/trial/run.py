@@ -10,10 +10,11 @@ last finite validation epoch's.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 from rdlab.config import TrialConfig
-from rdlab.evaluate import ClassifierSource, EvalResult, Subject, evaluate_subject
+from rdlab.evaluate import ClassifierSource, EvalResult, Subject, evaluate_pack
 from rdlab.train.checkpoint import CHECKPOINT_NAME
 from rdlab.train.device import Placement, configure_device, pick_device
 from rdlab.train.hooks import STATUS_OK, Callback, TrainResult, TrialResult
@@ -47,6 +48,7 @@ class Trial:
         classifier: ClassifierSource | None = None,
         trial_ids: Sequence[str] | None = None,
         vmap: bool = True,
+        grouped: bool = True,
     ) -> None:
         cfg_list = [cfgs] if isinstance(cfgs, TrialConfig) else list(cfgs)
         if not cfg_list:
@@ -64,7 +66,7 @@ class Trial:
         self.members = members
         self.classifier = classifier
         self.loop = TrialLoop(
-            make_engine(members, vmap=vmap),
+            make_engine(members, vmap=vmap, grouped=grouped),
             self.out_dir / CHECKPOINT_DIR,
             member_callbacks,
             callbacks,
@@ -79,20 +81,25 @@ class Trial:
         return Subject(m.cfg, m.model, m.policy, m.data, m.history, m.out_dir)
 
     def evaluate(self, k: int) -> EvalResult:
-        return evaluate_subject(
-            self.subject(k),
-            self.classifier,
-            on_artifacts=lambda paths: self.loop.notify_artifacts(k, paths),
-        )
+        return self.evaluate_members([k])[k]
 
-    def _result(self, k: int, trained: TrainResult) -> TrialResult:
+    def evaluate_members(self, ks: list[int]) -> dict[int, EvalResult]:
+        """Members ``ks`` evaluated; their model passes batched when the engine stacks them."""
+        if not ks:
+            return {}
+        results = evaluate_pack(
+            [self.subject(k) for k in ks],
+            self.loop.engine.stack(ks),
+            self.classifier,
+            on_artifacts=[partial(self.loop.notify_artifacts, k) for k in ks],
+        )
+        return dict(zip(ks, results, strict=True))
+
+    def _result(self, k: int, trained: TrainResult, ev: EvalResult | None) -> TrialResult:
         m = self.members[k]
         ckpt = self.loop.member_ckpt(k) / CHECKPOINT_NAME
-        if trained.status != STATUS_OK:
-            final = {"val": m.last_val()} if m.history else {}
-            ev = EvalResult(final)
-        else:
-            ev = self.evaluate(k)
+        if ev is None:  # not ok: not evaluated, its last finite validation stands
+            ev = EvalResult({"val": m.last_val()} if m.history else {})
         return TrialResult(
             status=trained.status,
             epochs_done=trained.epochs_done,
@@ -110,7 +117,8 @@ class Trial:
         """Train (resuming from the last checkpoint unless ``resume`` is False), evaluate,
         tell the hooks; one result per member."""
         trained = self.loop.run(resume=resume, resume_from=resume_from)
-        results = [self._result(k, t) for k, t in enumerate(trained)]
+        evals = self.evaluate_members([k for k, t in enumerate(trained) if t.status == STATUS_OK])
+        results = [self._result(k, t, evals.get(k)) for k, t in enumerate(trained)]
         self.loop.finish(results)
         return results
 
