@@ -10,7 +10,7 @@ in both modes. ``python studies/benchmarks/bench_tpe.py`` (the default spec's sp
 objectives, Optuna in memory) measured on this 2-core machine, shared (load 4–12), median
 ms per proposal at 100 / 1,000 / 3,000 finished trials: multivariate 1.1 / 13 / 33,
 independent 1.9 / 6.6 / 37. Through rdlab's searcher with the study's sqlite store
-(``bench_scale.py --proposals``, docs/performance-scale.md) at 100 / 1,000 / 5,000:
+(``bench_scale.py --proposals``, docs/performance.md) at 100 / 1,000 / 5,000:
 multivariate 18 / 24 / 164 ms, independent a flat ~140 ms. Against trials of seconds that
 is small up to a few thousand trials; for many thousands of short trials use
 ``multivariate: false``, ``optuna-nsga2`` or ``random``, whose cost per trial stays flat.
