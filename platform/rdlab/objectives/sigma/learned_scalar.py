@@ -6,10 +6,10 @@ training as self-annealing. ``lr`` is the learning rate of log σ (None: ``train
 Why σ gets its own learning rate: Adam moves a parameter by about its learning rate per
 step whatever the gradient's size, so log σ travels at most ≈ lr × steps. From σ = 1 to
 a digits model's σ* ≈ 0.12 (log σ* ≈ −2.1) is ≥ 2 nats of log σ; at the model's 1e-3 that
-takes ≥ 2,000 steps, while the default study trains 390 (30 epochs × 13). Until σ gets
+takes ≥ 2,000 steps, while the default study trains 360 (30 epochs × 12). Until σ gets
 there the reconstruction term is under-weighted (σ² ≈ 0.5 weighs the error like β ≈ 30
 at σ*²), and the model encodes next to nothing. At ``LEARNED_SIGMA_LR`` log σ reaches σ*
-within the first few epochs and then follows the model's error (the README gives the
+within the first few epochs and then follows the model's error (docs/conventions.md gives the
 measurements behind the value).
 """
 
