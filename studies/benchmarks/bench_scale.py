@@ -121,7 +121,7 @@ def trial_result(tid: str, point: dict[str, Any], k: int, rng: random.Random) ->
 
 
 class TimedDataset:
-    """The study's RDDataset, timing the writer thread's file writes."""
+    """The study's RDDataset, timing the writer thread's file writes and gatherings."""
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
@@ -132,6 +132,13 @@ class TimedDataset:
         t0 = time.perf_counter()
         try:
             return str(self.inner.write_trial(trial_id, rows))
+        finally:
+            self.write_s += time.perf_counter() - t0
+
+    def gather(self, rels: Any) -> str:
+        t0 = time.perf_counter()
+        try:
+            return str(self.inner.gather(rels))
         finally:
             self.write_s += time.perf_counter() - t0
 
@@ -414,6 +421,7 @@ def end_to_end(n: int, max_concurrent: int) -> dict[str, Any]:
         cmd = [sys.executable, str(ROOT / "studies/rd_frontier.py"), "--spec", str(path)]
         cmd += ["--storage", str(work)]
         marks: list[float] = []
+        ok = 0
         t0 = time.perf_counter()
         with (work / "log.txt").open("w") as log:
             proc = subprocess.Popen(
@@ -424,6 +432,7 @@ def end_to_end(n: int, max_concurrent: int) -> dict[str, Any]:
                 log.write(line)
                 if line.startswith("[") and " trial " in line:
                     marks.append(time.perf_counter() - t0)
+                    ok += line.split()[3:4] == ["ok"]
             proc.wait()
         wall = time.perf_counter() - t0
         if proc.returncode != 0:
@@ -436,6 +445,7 @@ def end_to_end(n: int, max_concurrent: int) -> dict[str, Any]:
         quarter = max(1, len(marks) // 4)
         return {
             "trials": n,
+            "trials_ok": ok,
             "max_concurrent": max_concurrent,
             "wall_s": wall,
             "trials_per_hour": 3600 * n / wall,

@@ -18,8 +18,10 @@ from rdlab.frontier.writer import PointsWriter, WriteError
 from rdlab.storage import Storage
 
 
-def trial_rows(trial_id: str, n_epochs: int = 2, rate: float = 1.0) -> list[dict[str, Any]]:
-    base = {"study": "s", "trial_id": trial_id, "status": "ok", "sigma_policy": "fixed"}
+def trial_rows(
+    trial_id: str, n_epochs: int = 2, rate: float = 1.0, status: str = "ok"
+) -> list[dict[str, Any]]:
+    base = {"study": "s", "trial_id": trial_id, "status": status, "sigma_policy": "fixed"}
     rows = [{**base, "split": "val", "epoch": e, "rate": rate + e} for e in range(n_epochs)]
     return [*rows, {**base, "split": "val", "rate": rate, "nll_opt": 10.0 - rate}]
 
@@ -277,10 +279,12 @@ def test_projection_and_filters(tmp_path: Path) -> None:
 def test_dataset_on_s3(s3_prefix: str) -> None:
     uri = f"{s3_prefix}/runs/study"
     data = RDDataset.open(uri)
-    with PointsWriter(data) as writer:
-        for k in range(3):
-            writer.submit(f"t{k}", trial_rows(f"t{k}"))
-    assert writer.errors == []
+    with PointsWriter(data, gather_every=2) as writer:
+        for k in range(3):  # t1 fails first: it keeps its file when t0 is gathered
+            writer.submit(f"t{k}", trial_rows(f"t{k}", status="failed" if k == 1 else "ok"))
+    assert writer.errors == [] and writer.gathered == 1
+    assert data.chunks() == ["rd_points/+chunk-000001.parquet"]
+    assert data.trial_files() == ["rd_points/t1.parquet", "rd_points/t2.parquet"]
     writer2 = PointsWriter(data)
     writer2.submit("t1", trial_rows("t1", n_epochs=0, rate=9.0))
     writer2.close(timeout=30)
@@ -288,8 +292,8 @@ def test_dataset_on_s3(s3_prefix: str) -> None:
     for frame in (data.read(), read_rd_points(f"{uri}/rd_points")):
         assert len(frame) == 3 + 1 + 3
         assert frame.loc[frame["trial_id"] == "t1", "rate"].tolist() == [9.0]
-    one = read_rd_points(f"{uri}/rd_points/t0.parquet")
-    assert set(one["trial_id"]) == {"t0"}
+    one = read_rd_points(f"{uri}/rd_points/t2.parquet")
+    assert set(one["trial_id"]) == {"t2"}
 
 
 @pytest.mark.server
@@ -306,7 +310,7 @@ def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values(["trial_id", "epoch"]).reset_index(drop=True)
 
 
-def test_compaction_gathers_the_study_and_resume_undoes_it(tmp_path: Path) -> None:
+def test_compaction_gathers_the_study_and_a_resume_keeps_it(tmp_path: Path) -> None:
     legacy_study(tmp_path)  # t1..t3 in the old single file
     data = RDDataset(Storage.parse(tmp_path))
     for k in (3, 4, 5):
@@ -318,13 +322,150 @@ def test_compaction_gathers_the_study_and_resume_undoes_it(tmp_path: Path) -> No
     pd.testing.assert_frame_equal(_sorted(data.read()), before)
     assert len(pd.read_parquet(tmp_path / "rd_points")) == len(before)  # exactly once
     assert data.compact() == 0
+    assert data.migrate() == 0  # on --resume: the compacted file stays
     data.write_trial("t2", trial_rows("t2", n_epochs=0, rate=8.0))  # a retry after it
     assert data.read().query("trial_id == 't2'")["rate"].tolist() == [8.0]
     assert data.trial_ids() == ["t1", "t2", "t3", "t4", "t5"]
-    assert data.migrate() == 4  # on --resume: every trial its own file again
-    names = sorted(p.name for p in (tmp_path / "rd_points").iterdir())
-    assert names == [f"t{k}.parquet" for k in range(1, 6)]
+    assert data.compact() == 1  # the study ends again
     assert data.read().query("trial_id == 't2'")["rate"].tolist() == [8.0]
+    assert len(data.read()) == len(before) - 2  # t2's epochs replaced by its one row
+
+
+def chunk_names(root: Path) -> list[str]:
+    return sorted(p.name for p in (root / "rd_points").iterdir())
+
+
+def test_gathered_chunks_read_as_the_trial_files_did_and_newer_rows_win(tmp_path: Path) -> None:
+    data = RDDataset(Storage.parse(tmp_path))
+    for k in range(5):
+        data.write_trial(f"t{k}", trial_rows(f"t{k}", rate=float(k)))
+    before = _sorted(data.read())
+    first = data.gather([trial_points_path(f"t{k}") for k in range(3)])
+    assert first == "rd_points/+chunk-000001.parquet"
+    assert chunk_names(tmp_path) == ["+chunk-000001.parquet", "t3.parquet", "t4.parquet"]
+    pd.testing.assert_frame_equal(_sorted(data.read()), before)
+    data.write_trial("t1", trial_rows("t1", n_epochs=0, rate=7.0))  # a retry: its file wins
+    assert data.read().query("trial_id == 't1'")["rate"].tolist() == [7.0]
+    # the retried trial lands in a newer chunk, which wins over the first one
+    assert data.gather([trial_points_path("t1"), trial_points_path("t3")]).endswith("2.parquet")
+    assert data.read().query("trial_id == 't1'")["rate"].tolist() == [7.0]
+    assert data.trial_ids() == [f"t{k}" for k in range(5)]
+    assert len(data.read()) == len(before) - 2
+    assert data.compact() == 1  # t4's file; both chunks go too
+    assert chunk_names(tmp_path) == ["+compacted.parquet"]
+    assert data.read().query("trial_id == 't1'")["rate"].tolist() == [7.0]
+
+
+def layered_study(root: Path) -> RDDataset:
+    """t1's rows three times, oldest to newest: in chunk 1, in chunk 2, in its own file."""
+    data = RDDataset(Storage.parse(root))
+    for k in range(4):
+        data.write_trial(f"t{k}", trial_rows(f"t{k}"))
+    data.gather([trial_points_path("t0"), trial_points_path("t1")])
+    data.write_trial("t1", trial_rows("t1", n_epochs=0, rate=5.0))
+    data.gather([trial_points_path("t1")])
+    data.write_trial("t1", trial_rows("t1", n_epochs=0, rate=6.0))
+    return data
+
+
+@pytest.mark.parametrize("op", ["gather", "compact"])
+def test_an_interrupted_gathering_or_compaction_never_lets_old_rows_win(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, op: str
+) -> None:
+    want = _sorted(layered_study(tmp_path / "ref").read())
+    assert want.query("trial_id == 't1'")["rate"].tolist() == [6.0]
+    real = Storage.delete
+    deletes = 2 if op == "gather" else 5  # chunks 1, 2 and the files of t1, t2, t3
+    for crash_at in range(1, deletes + 1):  # die at every one of its deletes
+        data = layered_study(tmp_path / f"{op}-{crash_at}")
+        calls = {"n": 0}
+
+        def crash(self: Storage, rel: str, _at: int = crash_at, calls: dict = calls) -> None:
+            calls["n"] += 1
+            if calls["n"] == _at:
+                raise OSError("killed")
+            real(self, rel)
+
+        monkeypatch.setattr(Storage, "delete", crash)
+        with pytest.raises(OSError):
+            if op == "gather":
+                data.gather([trial_points_path("t2"), trial_points_path("t3")])
+            else:
+                data.compact()
+        monkeypatch.setattr(Storage, "delete", real)
+        pd.testing.assert_frame_equal(_sorted(data.read()), want)  # none lost, none old
+        data.compact()  # and it finishes later
+        pd.testing.assert_frame_equal(_sorted(data.read()), want)
+        assert chunk_names(data.storage.local_path()) == ["+compacted.parquet"]
+
+
+def test_the_writer_gathers_every_n_files_reading_only_those(tmp_path: Path) -> None:
+    handler = Recording()
+    data = recorded(tmp_path, handler)
+    with PointsWriter(data, gather_every=3) as writer:
+        for k in range(1, 8):
+            handler.touched.clear()
+            writer.submit(f"t{k}", trial_rows(f"t{k}"))
+            assert writer.flush(timeout=30)
+            reads = {Path(p).name for op, p in handler.touched if op == "read"}
+            if k % 3:
+                assert reads == set(), (k, handler.touched)  # an add reads nothing
+            else:  # the third add gathers the three files just written, and only them
+                assert reads == {f"t{j}.parquet" for j in range(k - 2, k + 1)}, handler.touched
+        assert writer.gathered == 2
+    assert chunk_names(tmp_path) == ["+chunk-000001.parquet", "+chunk-000002.parquet", "t7.parquet"]
+    assert RDDataset(Storage.parse(tmp_path)).trial_ids() == [f"t{k}" for k in range(1, 8)]
+
+
+def test_failed_trials_keep_their_files_so_a_plain_reader_sees_each_row_once(
+    tmp_path: Path,
+) -> None:
+    """A failed trial may be retried (by Tune, or on --resume): gathering and compaction
+    leave its file for the retry to replace, so pandas on the folder never sees it twice."""
+    data = RDDataset(Storage.parse(tmp_path))
+    data.write_trial("t0", trial_rows("t0"))
+    data.write_trial("t1", trial_rows("t1", status="failed"))
+    assert data.gather([trial_points_path("t1")]) is None  # nothing settled to gather
+    assert data.gather([trial_points_path("t0"), trial_points_path("t1")]) is not None
+    assert chunk_names(tmp_path) == ["+chunk-000001.parquet", "t1.parquet"]
+    data.write_trial("t1", trial_rows("t1", rate=4.0))  # the retry
+    plain = pd.read_parquet(tmp_path / "rd_points")
+    assert plain.groupby("trial_id").size().to_dict() == {"t0": 3, "t1": 3}
+    assert set(plain.query("trial_id == 't1'")["status"]) == {"ok"}
+    data.write_trial("t2", trial_rows("t2", status="failed"))
+    assert data.compact() == 1  # t1's file (now ok); t2 failed: its file stays
+    assert chunk_names(tmp_path) == ["+compacted.parquet", "t2.parquet"]
+    plain = pd.read_parquet(tmp_path / "rd_points")
+    assert plain.groupby("trial_id").size().to_dict() == {"t0": 3, "t1": 3, "t2": 3}
+    pd.testing.assert_frame_equal(_sorted(data.read()), _sorted(plain))
+
+
+def test_a_resume_drops_the_leftovers_of_an_interrupted_gathering(tmp_path: Path) -> None:
+    data = RDDataset(Storage.parse(tmp_path))
+    for k in range(3):
+        data.write_trial(f"t{k}", trial_rows(f"t{k}"))
+    rel = trial_points_path("t0")
+    kept = (tmp_path / rel).read_bytes()
+    data.gather([rel, trial_points_path("t1")])
+    (tmp_path / rel).write_bytes(kept)  # as if killed before the delete
+    assert len(pd.read_parquet(tmp_path / "rd_points")) == 12  # t0 twice to a plain reader
+    assert len(data.read()) == 9  # never to rdlab
+    assert data.migrate() == 0
+    assert chunk_names(tmp_path) == ["+chunk-000001.parquet", "t2.parquet"]
+    assert len(pd.read_parquet(tmp_path / "rd_points")) == 9
+
+
+def test_a_failed_gathering_warns_once_and_leaves_the_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = recorded(tmp_path, Recording(fail="+chunk-"))
+    with PointsWriter(data, gather_every=2, retry_delay_s=0.0) as writer:
+        for k in range(5):
+            writer.submit(f"t{k}", trial_rows(f"t{k}"))
+    assert writer.errors == [] and writer.gathered == 0
+    err = capsys.readouterr().err
+    assert err.count("could not gather") == 1 and "simulated outage" in err
+    assert chunk_names(tmp_path) == [f"t{k}.parquet" for k in range(5)]
 
 
 def test_an_interrupted_compaction_reads_right_and_finishes_later(

@@ -31,9 +31,10 @@ from rdlab.tune.outcome import TrialOutcome
 from rdlab.tune.runner import TUNE_DIR, outcome_rows
 
 CLASSIFIER_DIR = "trials/.cache/frechet"
-# From this many trials a finished study's rd_points/ is compacted into one file: reading
-# 16,000 trial files takes ~10 s, one file ~1 s (studies/benchmarks/bench_frontier.py);
-# below it the per-trial files are what people browse. --resume splits it up again.
+# From this many trials a finished study's rd_points/ is compacted into one file. While it
+# runs, the writer gathers every 256 trial files into a chunk (16,000 trials: ~60 chunks,
+# ~1 s to read, where 16,000 small files take ~10 s: studies/benchmarks/bench_frontier.py);
+# the compacted file is what reads fastest. Below it the chunks and files stay as they are.
 COMPACT_FROM = 1000
 REPORT_FILES = (
     "frontier.parquet",
@@ -70,8 +71,8 @@ class StudyOutputs:
 
     # ------------------------------------------------------------------ RD points
     def open(self, resume: bool) -> None:
-        """Ready to take trials' rows; on resume an old single-file table (or a compacted
-        one) becomes one file per trial first."""
+        """Ready to take trials' rows; on resume an old single-file table becomes one file
+        per trial first (RDDataset.migrate)."""
         if resume:
             self.data.migrate()
         self.writer = PointsWriter(self.data, on_error=_warn)
@@ -110,7 +111,7 @@ class StudyOutputs:
         self, spec: StudySpec, outcomes: list[TrialOutcome], say: Callable[[str], None]
     ) -> None:
         """The end of a study: wait for the writer, write what it missed, and gather a
-        large study's trial files into one, which reads ~10x faster."""
+        large study's files into one, which reads fastest."""
         self.close()
         self.write_missing(spec, outcomes)
         if len(outcomes) >= COMPACT_FROM:

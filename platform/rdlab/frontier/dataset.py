@@ -3,6 +3,7 @@
 Layout, under a study folder (a local path or a URI, through :class:`rdlab.storage.Storage`)::
 
     rd_points/<trial_id>.parquet   one file per trial, replaced whole when the trial reports
+    rd_points/+chunk-<n>.parquet   the trial files the writer gathered, a few hundred at a time
     rd_points/+compacted.parquet   many trials' rows, after compact() at the end of a study
     rd_points.parquet              the old single-file layout (read, and migrated on resume)
 
@@ -11,11 +12,17 @@ One file per trial makes a retried or resumed trial's rows exactly-once by const
 Each file is written in one atomic step (temp + rename locally, one PUT on an object
 store), so readers see a trial's old rows or its new ones, never half.
 
-The study's rows are the trial files plus the rows of the multi-trial files (compacted,
-then the old single file) whose trial has no newer file of its own. That precedence makes
-:meth:`RDDataset.compact` and :meth:`RDDataset.migrate` crash-safe: each writes its new
-files first and deletes the old ones last, so an interrupted run loses nothing, reads
-right, and simply runs again.
+Thousands of small files read slowly (16,000 take ~10 s, one file ~1 s), so the study's
+writer :meth:`RDDataset.gather` s every ``GATHER_EVERY`` files it wrote into one numbered
+chunk: it reads only those files, once, so a trial still costs O(1) on average, and a study
+of any size is at most a few hundred files.
+
+The study's rows are the trial files plus the rows of the multi-trial files ("segments":
+chunks, newest first, then the compacted file, then the old single file) whose trial has
+no newer file of its own, nor rows in a newer segment. That precedence makes
+:meth:`~RDDataset.gather`, :meth:`~RDDataset.compact` and :meth:`~RDDataset.migrate`
+crash-safe: each writes its new file first and deletes the old ones last (oldest first),
+so an interrupted run loses nothing, reads right, and simply runs again.
 """
 
 from __future__ import annotations
@@ -40,7 +47,14 @@ LEGACY_FILE = "rd_points.parquet"
 # "+" (trial_file_name escapes it), so this name is no trial's; readers that list the
 # directory (pandas, pyarrow, DuckDB) read it like any other file.
 COMPACTED = f"{POINTS_DIR}/+compacted.parquet"
+CHUNK = "+chunk-"  # + a 6-digit sequence number: a larger one is newer
 SUFFIX = ".parquet"
+# How many trial files the study's writer gathers into one chunk. 16,000 trials become ~60
+# chunks and at most 255 loose files: their frontier reads in ~1 s, where 16,000 small
+# files take ~10 s (studies/benchmarks/bench_frontier.py). Each gathering reads 256
+# freshly written files once (~0.2 s on the writer thread, off Tune's event loop).
+GATHER_EVERY = 256
+STATUS_UNSETTLED = "failed"  # rdlab.tune.outcome.STATUS_FAILED; frontier imports no tune
 # File names keep letters, digits and ``-._`` of a trial id; anything else (``/``, spaces)
 # is %XX-escaped, and so is a leading ``.`` or ``_``, which readers treat as hidden.
 _SAFE = frozenset(string.ascii_letters + string.digits + "-._")  # never "+"
@@ -65,6 +79,11 @@ def trial_points_path(trial_id: str) -> str:
     """Where a trial's rows live relative to a study folder, and in its MLflow child run:
     ``rd_points/<trial_id>.parquet``."""
     return f"{POINTS_DIR}/{trial_file_name(trial_id)}"
+
+
+def _chunk_number(name: str) -> int:
+    digits = name[len(CHUNK) : -len(SUFFIX)]
+    return int(digits) if digits.isdigit() else -1
 
 
 def _one_trial(trial_id: str, rows: Rows) -> pa.Table:
@@ -104,21 +123,27 @@ class RDDataset:
         return self.storage.uri_of(trial_points_path(trial_id))
 
     # ------------------------------------------------------------------ reading
-    def trial_files(self) -> list[str]:
-        """The trial files' paths relative to the study folder, sorted."""
+    def _names(self) -> list[str]:
         return [
-            f"{POINTS_DIR}/{name}"
+            name
             for name in self.storage.list(POINTS_DIR)
-            if name.endswith(SUFFIX)
-            and "/" not in name
-            and not name.startswith((".", "_"))
-            and f"{POINTS_DIR}/{name}" != COMPACTED
+            if name.endswith(SUFFIX) and "/" not in name and not name.startswith((".", "_"))
         ]
 
+    def trial_files(self) -> list[str]:
+        """The trial files' paths relative to the study folder, sorted."""
+        return [f"{POINTS_DIR}/{n}" for n in sorted(self._names()) if not n.startswith("+")]
+
+    def chunks(self) -> list[str]:
+        """The gathered chunks' paths relative to the study folder, newest first."""
+        names = [n for n in self._names() if n.startswith(CHUNK)]
+        return [f"{POINTS_DIR}/{n}" for n in sorted(names, key=_chunk_number, reverse=True)]
+
     def segments(self) -> list[str]:
-        """Files holding many trials' rows, newest first: the compacted file and the old
-        single file. A trial's own file always wins over them."""
-        return [rel for rel in (COMPACTED, LEGACY_FILE) if self.storage.is_file(rel)]
+        """Files holding many trials' rows, newest first: the chunks, the compacted file
+        and the old single file. A trial's own file always wins over them."""
+        rest = [rel for rel in (COMPACTED, LEGACY_FILE) if self.storage.is_file(rel)]
+        return [*self.chunks(), *rest]
 
     def has_legacy(self) -> bool:
         return self.storage.is_file(LEGACY_FILE)
@@ -171,40 +196,100 @@ class RDDataset:
         return self._table(columns, filters).to_pandas()
 
     # ------------------------------------------------------------------ maintenance
+    @staticmethod
+    def _unsettled(table: pa.Table) -> set[str]:
+        """Trials whose rows may still change: a failed trial is retried (by Tune, or on
+        --resume), so it keeps its own file for the retry to replace. Every other trial
+        ended for good (Tune never reruns a finished one): only those go into a chunk or
+        the compacted file, so a plain reader of the folder sees each row once."""
+        failed = table.filter(pc.equal(table["status"], STATUS_UNSETTLED))
+        return RDDataset._ids(failed)
+
+    def _without(self, table: pa.Table, ids: set[str]) -> pa.Table:
+        if not ids:
+            return table
+        mask = pc.is_in(table["trial_id"], value_set=pa.array(sorted(ids), pa.string()))
+        return table.filter(pc.invert(mask))
+
+    def _write_segment(self, rel: str, table: pa.Table) -> None:
+        metadata = S.rd_points_schema().metadata
+        self.storage.write_bytes(rel, table_bytes(table.replace_schema_metadata(metadata)))
+
     def compact(self) -> int:
-        """Gather every row into one file, ``rd_points/+compacted.parquet``, and delete the
-        trial files it replaces; returns how many. For the end of a study (not while a
-        writer is running): reading one file is ~20x faster than thousands of small ones.
-        Crash-safe (the trial files go only after the compacted file is whole, and win
-        over it until then); :meth:`migrate` undoes it when the study resumes.
+        """Gather the rows of every trial that ended for good into one file,
+        ``rd_points/+compacted.parquet``, and delete the files it replaces; returns how
+        many trial files went. For the end of a study (not while a writer is running):
+        reading one file is ~10x faster than thousands of small ones. Failed trials keep
+        their own files. Crash-safe (files go only once the compacted file is whole, oldest
+        first, trial files last, and a newer file wins until it goes). A study that resumes
+        keeps the compacted file: a retried trial writes its own file, which wins.
         """
         files, segments = self.trial_files(), self.segments()
         if not files and segments in ([], [COMPACTED]):
             return 0
         table = self._table(None, None)
-        data = table_bytes(table.replace_schema_metadata(S.rd_points_schema().metadata))
-        self.storage.write_bytes(COMPACTED, data)
-        for rel in [*files, *(s for s in segments if s != COMPACTED)]:
+        open_ids = self._unsettled(table)
+        own = {trial_id_of(PurePosixPath(f).name) for f in files}
+        for trial_id in sorted(open_ids - own):  # a failed trial's rows only in a segment
+            self.write_trial(trial_id, table.filter(pc.equal(table["trial_id"], trial_id)))
+        self._write_segment(COMPACTED, self._without(table, open_ids))
+        settled = [f for f in files if trial_id_of(PurePosixPath(f).name) not in open_ids]
+        # Oldest first, trial files last: whatever an interruption leaves is never older
+        # than what it still overrides, so the study reads the same at every step.
+        for rel in [*(s for s in reversed(segments) if s != COMPACTED), *settled]:
             self.storage.delete(rel)
-        return len(files)
+        return len(settled)
+
+    def gather(self, rels: Sequence[str]) -> str | None:
+        """Move the rows of the trial files ``rels`` into the next chunk, one file, and
+        delete them; returns the chunk's path. Reads only those files. A failed trial's
+        file stays (see :meth:`_unsettled`); None if every one was.
+
+        For the study's writer, between its writes. Crash-safe: the trial files go only
+        once the chunk is whole, and win over it until then.
+        """
+        if not rels:
+            return None
+        table = self._read(rels)
+        open_ids = self._unsettled(table)
+        moving = [r for r in rels if trial_id_of(PurePosixPath(r).name) not in open_ids]
+        if not moving:
+            return None
+        numbers = [_chunk_number(PurePosixPath(c).name) for c in self.chunks()]
+        rel = f"{POINTS_DIR}/{CHUNK}{max(numbers, default=0) + 1:06d}{SUFFIX}"
+        self._write_segment(rel, self._without(table, open_ids))
+        for f in moving:
+            self.storage.delete(f)
+        return rel
 
     def migrate(self) -> int:
-        """Give every trial its own file again (an old single-file study, or a compacted
-        one, that resumes); returns the trials moved.
+        """Ready a study to resume; returns the trials moved. Each trial of an old
+        single-file study (``rd_points.parquet``) gets its own file; chunks and the
+        compacted file are part of the layout and stay (a retried trial's new file wins).
+        A trial file whose trial a chunk or the compacted file also holds, ended for good,
+        is the leftover of an interrupted gathering (the same rows): it goes, so a plain
+        reader sees the rows once.
 
         Idempotent and crash-safe: trial files are written first (a trial that already
-        has its file keeps it: that file is newer), the multi-trial files are deleted last.
+        has its file, or rows in a newer segment, keeps them), old files deleted last.
         """
-        segments = self.segments()
-        have = {trial_id_of(PurePosixPath(f).name) for f in self.trial_files()}
+        files = self.trial_files()
+        own = {trial_id_of(PurePosixPath(f).name): f for f in files}
+        held: set[str] = set()
+        for seg in self.segments():
+            if seg != LEGACY_FILE:
+                ids = self._read([seg], ["trial_id", "status"])
+                held |= self._ids(ids) - self._unsettled(ids)
+        for trial_id in sorted(held & own.keys()):
+            self.storage.delete(own.pop(trial_id))
+        if not self.has_legacy():
+            return 0
+        have = set(own) | held
         moved = 0
-        for seg in segments:  # newest first: its rows win over an older segment's
-            rows = self._read([seg]).to_pandas()
-            for trial_id, trial in rows.groupby("trial_id", sort=True):
-                if str(trial_id) not in have:
-                    self.write_trial(str(trial_id), trial)
-                    have.add(str(trial_id))
-                    moved += 1
-        for seg in segments:
-            self.storage.delete(seg)
+        rows = self._read([LEGACY_FILE]).to_pandas()
+        for trial_id, trial in rows.groupby("trial_id", sort=True):
+            if str(trial_id) not in have:
+                self.write_trial(str(trial_id), trial)
+                moved += 1
+        self.storage.delete(LEGACY_FILE)
         return moved

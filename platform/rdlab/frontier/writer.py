@@ -7,6 +7,11 @@ that may be slow or briefly unreachable) happen on one writer thread, so schedul
 waits for storage. A trial submitted again before its file was written is written once,
 with its newest rows.
 
+Every ``gather_every`` files it wrote, the thread gathers them into one chunk
+(:meth:`RDDataset.gather`; a failed trial, which may be retried, keeps its file): reading
+a large study's dataset stays fast, and adding a trial still reads nothing but, once in
+``gather_every`` trials, the files just written.
+
 Failures never raise into the caller's thread: each one is retried a few times, then
 reported once (``on_error``, by default a ``warning:`` line on stderr naming the trial
 and the file) and kept in :attr:`PointsWriter.errors`, so the driver can write those trials
@@ -21,7 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from rdlab.frontier.dataset import RDDataset
+from rdlab.frontier.dataset import GATHER_EVERY, RDDataset, trial_points_path
 from rdlab.frontier.io import Rows
 
 
@@ -55,8 +60,12 @@ class PointsWriter:
         retries: int = 3,
         retry_delay_s: float = 0.5,
         on_error: Callable[[WriteError], None] = _warn,
+        gather_every: int | None = GATHER_EVERY,
     ) -> None:
         self.dataset = dataset
+        self.gather_every = gather_every  # None: leave every trial file as it is
+        self.gathered = 0  # chunks written
+        self._loose: dict[str, None] = {}  # trial files written since the last chunk
         self.retries = max(1, retries)
         self.retry_delay_s = retry_delay_s
         self.on_error = on_error
@@ -138,6 +147,10 @@ class PointsWriter:
                 rows = self._queue.pop(trial_id)
                 self._writing = trial_id
             err = self._write(trial_id, rows)
+            if err is None:
+                self._loose[trial_id] = None
+                if self.gather_every and len(self._loose) >= self.gather_every:
+                    self._gather()  # still "writing": flush() waits for it
             with self._cond:
                 self._writing = None
                 if err is None:
@@ -149,6 +162,25 @@ class PointsWriter:
                 self._cond.notify_all()
             if err is not None:
                 self.on_error(err)
+
+    def _gather(self) -> None:
+        """The files written since the last chunk become the next chunk. Optional: if it
+        fails, the files stay (the dataset reads right either way), one warning says so,
+        and the writer stops gathering."""
+        rels = [trial_points_path(t) for t in self._loose]
+        self._loose.clear()
+        try:
+            if self.dataset.gather(rels) is not None:  # None: every one was a failed trial
+                self.gathered += 1
+        except Exception as err:
+            self.gather_every = None
+            print(
+                f"warning: could not gather {len(rels)} RD point files of "
+                f"{self.dataset.storage.uri} into one ({type(err).__name__}: "
+                f"{_first_line(err)}); they stay one file per trial, which reads slower",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def _write(self, trial_id: str, rows: Rows) -> WriteError | None:
         reason = ""
