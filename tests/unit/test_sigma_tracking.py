@@ -12,9 +12,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+import yaml
 from rdlab.config import trial_config
+from rdlab.driver.runner import smoke_spec
+from rdlab.study.spec import parse_spec
 from rdlab.trial import run_trial
 
+ROOT = Path(__file__).resolve().parents[2]
 GAP = 0.05
 
 
@@ -43,3 +48,24 @@ def test_learned_scalar_sigma_ends_at_its_optimum_with_the_defaults(tmp_path: Pa
 def test_at_the_models_learning_rate_sigma_lags(tmp_path: Path) -> None:
     final, _ = _final(tmp_path, lr=None)  # None: train.lr, the old behaviour
     assert final["val"]["sigma_gap"] > 0.5
+
+
+@pytest.mark.parametrize("beta", [0.01, 10.0])  # the default study's β range, both ends
+def test_the_default_studys_learned_scalar_trials_keep_up(tmp_path: Path, beta: float) -> None:
+    """The default study's own trial config (studies/specs/default.yaml) with σ learned,
+    smoke-sized as `--smoke-test` shrinks its model, 8 epochs (96 steps) instead of 30:
+    σ ends within 0.05 of its model's optimum on the data it learns from and on val."""
+    spec = smoke_spec(yaml.safe_load((ROOT / "studies/specs/default.yaml").read_text()))
+    base = parse_spec(spec).base
+    cfg = trial_config(base)
+    data = {
+        **base,
+        "train": {**base["train"], "epochs": 8, "device": "cpu"},
+        "objective": {**base["objective"], "beta": beta, "sigma": {"policy": "learned_scalar"}},
+        "eval": {"splits": ["train", "val"], "iwae_k": 0, "frechet": False, "pictures": False},
+    }
+    assert cfg.model.hidden == 64  # the smoke-sized model
+    result = run_trial(trial_config(data), tmp_path, resume=False)
+    assert result.status == "ok"
+    gaps = {split: result.final[split]["sigma_gap"] for split in ("train", "val")}
+    assert all(abs(g) <= GAP for g in gaps.values()), gaps
