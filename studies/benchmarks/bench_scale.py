@@ -135,10 +135,10 @@ class TimedDataset:
         finally:
             self.write_s += time.perf_counter() - t0
 
-    def gather(self, rels: Any) -> str:
+    def gather(self, rels: Any) -> Any:
         t0 = time.perf_counter()
         try:
-            return str(self.inner.gather(rels))
+            return self.inner.gather(rels)
         finally:
             self.write_s += time.perf_counter() - t0
 

@@ -441,7 +441,7 @@ def test_failed_trials_keep_their_files_so_a_plain_reader_sees_each_row_once(
     pd.testing.assert_frame_equal(_sorted(data.read()), _sorted(plain))
 
 
-def test_a_resume_drops_the_leftovers_of_an_interrupted_gathering(tmp_path: Path) -> None:
+def test_a_resume_undoes_the_leftovers_of_an_interrupted_gathering(tmp_path: Path) -> None:
     data = RDDataset(Storage.parse(tmp_path))
     for k in range(3):
         data.write_trial(f"t{k}", trial_rows(f"t{k}"))
@@ -450,23 +450,89 @@ def test_a_resume_drops_the_leftovers_of_an_interrupted_gathering(tmp_path: Path
     data.gather([rel, trial_points_path("t1")])
     (tmp_path / rel).write_bytes(kept)  # as if killed before the delete
     assert len(pd.read_parquet(tmp_path / "rd_points")) == 12  # t0 twice to a plain reader
-    assert len(data.read()) == 9  # never to rdlab
+    before = _sorted(data.read())
+    assert len(before) == 9  # never to rdlab
     assert data.migrate() == 0
-    assert chunk_names(tmp_path) == ["+chunk-000001.parquet", "t2.parquet"]
-    assert len(pd.read_parquet(tmp_path / "rd_points")) == 9
+    assert chunk_names(tmp_path) == ["+chunk-000001.parquet", "t0.parquet", "t2.parquet"]
+    pd.testing.assert_frame_equal(_sorted(pd.read_parquet(tmp_path / "rd_points")), before)
+    pd.testing.assert_frame_equal(_sorted(data.read()), before)
 
 
-def test_a_failed_gathering_warns_once_and_leaves_the_files(
+def test_a_trial_that_ran_again_after_a_crash_keeps_only_its_new_rows(tmp_path: Path) -> None:
+    """A trial ended (stopped early), was gathered, and the driver died before Tune saved
+    that: on --resume it runs again and writes its own file. The new rows win, now and
+    after any number of resumes, and tidy() takes the old ones out of the chunk."""
+    data = RDDataset(Storage.parse(tmp_path))
+    data.write_trial("t0", trial_rows("t0", status="stopped_early", rate=1.0))
+    data.write_trial("t1", trial_rows("t1"))
+    data.gather([trial_points_path("t0"), trial_points_path("t1")])
+    assert data.migrate() == 0  # the resume
+    data.write_trial("t0", trial_rows("t0", n_epochs=0, rate=5.0))  # the rerun, now ok
+    for _ in range(2):  # the driver dies again before gathering; resumed twice
+        assert data.migrate() == 0
+        got = data.read().query("trial_id == 't0'")
+        assert got[["status", "rate"]].values.tolist() == [["ok", 5.0]]
+    plain = pd.read_parquet(tmp_path / "rd_points")
+    assert plain.groupby("trial_id").size().to_dict() == {"t0": 1, "t1": 3}
+    assert data.tidy() == 0  # nothing left twice
+
+
+def test_a_resume_after_an_interrupted_compaction_reads_every_row_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = layered_study(tmp_path)
+    want = _sorted(data.read())
+    real = Storage.delete
+    calls = {"n": 0}
+
+    def crash_on_second(self: Storage, rel: str) -> None:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError("killed")
+        real(self, rel)
+
+    monkeypatch.setattr(Storage, "delete", crash_on_second)
+    with pytest.raises(OSError):
+        data.compact()  # chunk 1 went, chunk 2 and the trial files are still there
+    monkeypatch.setattr(Storage, "delete", real)
+    data.migrate()
+    pd.testing.assert_frame_equal(_sorted(data.read()), want)
+    pd.testing.assert_frame_equal(_sorted(pd.read_parquet(tmp_path / "rd_points")), want)
+
+
+def test_failed_gatherings_warn_leave_the_files_and_stop_after_three(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     data = recorded(tmp_path, Recording(fail="+chunk-"))
     with PointsWriter(data, gather_every=2, retry_delay_s=0.0) as writer:
-        for k in range(5):
+        for k in range(9):
             writer.submit(f"t{k}", trial_rows(f"t{k}"))
-    assert writer.errors == [] and writer.gathered == 0
+    assert writer.errors == [] and writer.gathered == 0 and writer.gather_every is None
     err = capsys.readouterr().err
-    assert err.count("could not gather") == 1 and "simulated outage" in err
-    assert chunk_names(tmp_path) == [f"t{k}.parquet" for k in range(5)]
+    assert err.count("could not gather") == 2 and "simulated outage" in err  # first, last
+    assert err.count("no more are gathered") == 1
+    assert chunk_names(tmp_path) == [f"t{k}.parquet" for k in range(9)]
+
+
+def test_a_reader_racing_a_gathering_lists_and_reads_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = RDDataset(Storage.parse(tmp_path))
+    for k in range(4):
+        data.write_trial(f"t{k}", trial_rows(f"t{k}"))
+    want = _sorted(data.read())
+    real = RDDataset._resolve
+    raced = {"n": 0}
+
+    def racing(self: RDDataset, files: list[str], *rest: Any) -> Any:
+        if not raced["n"]:  # the writer gathers between this reader's listing and reads
+            raced["n"] += 1
+            RDDataset(self.storage).gather(files[:3])
+        return real(self, files, *rest)
+
+    monkeypatch.setattr(RDDataset, "_resolve", racing)
+    pd.testing.assert_frame_equal(_sorted(data.read()), want)
+    assert raced["n"] == 1 and chunk_names(tmp_path) == ["+chunk-000001.parquet", "t3.parquet"]
 
 
 def test_an_interrupted_compaction_reads_right_and_finishes_later(

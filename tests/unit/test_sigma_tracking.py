@@ -57,14 +57,13 @@ def test_the_default_studys_learned_scalar_trials_keep_up(tmp_path: Path, beta: 
     σ ends within 0.05 of its model's optimum on the data it learns from and on val."""
     spec = smoke_spec(yaml.safe_load((ROOT / "studies/specs/default.yaml").read_text()))
     base = parse_spec(spec).base
-    cfg = trial_config(base)
     data = {
         **base,
         "train": {**base["train"], "epochs": 8, "device": "cpu"},
         "objective": {**base["objective"], "beta": beta, "sigma": {"policy": "learned_scalar"}},
         "eval": {"splits": ["train", "val"], "iwae_k": 0, "frechet": False, "pictures": False},
     }
-    assert cfg.model.hidden == 64  # the smoke-sized model
+    assert base["model"]["hidden"] == 64  # the smoke-sized model
     result = run_trial(trial_config(data), tmp_path, resume=False)
     assert result.status == "ok"
     gaps = {split: result.final[split]["sigma_gap"] for split in ("train", "val")}

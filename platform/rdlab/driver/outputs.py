@@ -4,7 +4,9 @@
   trial's RD rows, handed to a background writer as soon as it ends (Tune's event loop
   never waits on the disk or the object store); a retried or resumed trial replaces its
   own file, so every trial counts exactly once, and adding one never reads the others.
-  An old single-file study is migrated on ``--resume``.
+  The writer gathers every 256 files it wrote into a chunk (reading only those); the end
+  of the study tidies what an interrupted gathering left twice and compacts a large
+  study into one file. An old single-file study is migrated on ``--resume``.
 - ``frontier.parquet``, ``report.html`` and the PNGs at the end. The report is built in a
   local folder (the study's own, or a scratch copy holding the pictures it shows) and
   copied to the storage.
@@ -85,11 +87,12 @@ class StudyOutputs:
 
         return write
 
-    def close(self) -> list[WriteError]:
-        """Wait for the rows still being written; the writes that failed."""
+    def close(self, timeout: float | None = None) -> list[WriteError]:
+        """Wait for the rows still being written (up to ``timeout`` seconds); the writes
+        that failed."""
         if self.writer is None:
             return []
-        errors = self.writer.close()
+        errors = self.writer.close(timeout)
         self.written = self.writer.written_ids
         self.failed = frozenset(e.trial_id for e in errors)
         self.writer = None
@@ -100,7 +103,8 @@ class StudyOutputs:
         the study wrote, from Tune's results (each replaces its own file): a failed
         background write, a trial that ended before a driver crash. The others are not
         written twice (5,000 trials: ~30 s of writes at the end, issue 16). One listing of
-        the study's files, no read. Returns how many trials were written."""
+        the study's files and the trial ids of its chunks. Returns how many trials were
+        written."""
         have = self.written | set(self.data.trial_ids())
         missing = [o for o in outcomes if o.trial_id not in have or o.trial_id in self.failed]
         for o in missing:
@@ -114,6 +118,7 @@ class StudyOutputs:
         large study's files into one, which reads fastest."""
         self.close()
         self.write_missing(spec, outcomes)
+        self.data.tidy()  # what an interrupted or failed gathering left twice
         if len(outcomes) >= COMPACT_FROM:
             say(f"compacting {len(outcomes)} trials' RD points into one file")
             self.data.compact()

@@ -46,6 +46,8 @@ SMOKE = {  # tiny and fast: CI runs every study script with --smoke-test
     "eval.gmm_components": 4,
 }
 
+WRITER_CLOSE_S = 60.0  # on an interrupt or error: the RD rows still queued get this long
+
 # Exit statuses (README "Exit status"): 0 finished; 2 bad input, nothing written.
 EXIT_TRIALS_FAILED = 3  # some trials failed after their retries; the others are results
 EXIT_NOTHING_FINISHED = 4  # no trial finished (all failed, or none ran)
@@ -172,6 +174,8 @@ def run_study(
             return _no_space(plan, f"{type(err).__name__}: {err}")
         raise
     finally:
+        # The writer's thread finishes its file before another driver may take the study.
+        plan.outputs.close(timeout=WRITER_CLOSE_S)
         lease.release()
 
 

@@ -8,27 +8,31 @@ Layout, under a study folder (a local path or a URI, through :class:`rdlab.stora
     rd_points.parquet              the old single-file layout (read, and migrated on resume)
 
 One file per trial makes a retried or resumed trial's rows exactly-once by construction
-(it replaces its own file) and adding a trial O(1): nothing else is read or rewritten.
+(it replaces its own file) and adding a trial O(1): nothing else is read or rewritten
+(but for the periodic gathering below).
 Each file is written in one atomic step (temp + rename locally, one PUT on an object
 store), so readers see a trial's old rows or its new ones, never half.
 
 Thousands of small files read slowly (16,000 take ~10 s, one file ~1 s), so the study's
 writer :meth:`RDDataset.gather` s every ``GATHER_EVERY`` files it wrote into one numbered
-chunk: it reads only those files, once, so a trial still costs O(1) on average, and a study
-of any size is at most a few hundred files.
+chunk: it reads only those files, once, so a trial still costs O(1) on average, and a
+study is a chunk per 256 trials plus the files of its last, failed or resumed trials.
 
 The study's rows are the trial files plus the rows of the multi-trial files ("segments":
 chunks, newest first, then the compacted file, then the old single file) whose trial has
-no newer file of its own, nor rows in a newer segment. That precedence makes
-:meth:`~RDDataset.gather`, :meth:`~RDDataset.compact` and :meth:`~RDDataset.migrate`
-crash-safe: each writes its new file first and deletes the old ones last (oldest first),
-so an interrupted run loses nothing, reads right, and simply runs again.
+no file of its own, nor rows in a newer segment: rdlab's readers take each trial's newest
+rows exactly once at every moment. That precedence makes :meth:`~RDDataset.gather`,
+:meth:`~RDDataset.compact` and :meth:`~RDDataset.migrate` crash-safe: each writes its new
+file first and deletes the old ones last (oldest first), so an interrupted run loses
+nothing and reads right. What it leaves twice for a plain reader of the folder (pandas,
+DuckDB), :meth:`~RDDataset.tidy` removes at the study's end and on resume.
 """
 
 from __future__ import annotations
 
 import string
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import unquote
@@ -55,6 +59,7 @@ SUFFIX = ".parquet"
 # freshly written files once (~0.2 s on the writer thread, off Tune's event loop).
 GATHER_EVERY = 256
 STATUS_UNSETTLED = "failed"  # rdlab.tune.outcome.STATUS_FAILED; frontier imports no tune
+READ_ATTEMPTS = 3  # a read that races a gathering lists and reads again
 # File names keep letters, digits and ``-._`` of a trial id; anything else (``/``, spaces)
 # is %XX-escaped, and so is a leading ``.`` or ``_``, which readers treat as hidden.
 _SAFE = frozenset(string.ascii_letters + string.digits + "-._")  # never "+"
@@ -123,33 +128,40 @@ class RDDataset:
         return self.storage.uri_of(trial_points_path(trial_id))
 
     # ------------------------------------------------------------------ reading
-    def _names(self) -> list[str]:
-        return [
+    def _listing(self) -> tuple[list[str], list[str]]:
+        """One listing of ``rd_points/``: (trial files sorted, chunks newest first)."""
+        names = [
             name
             for name in self.storage.list(POINTS_DIR)
             if name.endswith(SUFFIX) and "/" not in name and not name.startswith((".", "_"))
         ]
+        files = [f"{POINTS_DIR}/{n}" for n in sorted(names) if not n.startswith("+")]
+        chunks = sorted((n for n in names if n.startswith(CHUNK)), key=_chunk_number)
+        return files, [f"{POINTS_DIR}/{n}" for n in reversed(chunks)]
 
     def trial_files(self) -> list[str]:
         """The trial files' paths relative to the study folder, sorted."""
-        return [f"{POINTS_DIR}/{n}" for n in sorted(self._names()) if not n.startswith("+")]
+        return self._listing()[0]
 
     def chunks(self) -> list[str]:
         """The gathered chunks' paths relative to the study folder, newest first."""
-        names = [n for n in self._names() if n.startswith(CHUNK)]
-        return [f"{POINTS_DIR}/{n}" for n in sorted(names, key=_chunk_number, reverse=True)]
+        return self._listing()[1]
+
+    def _segments(self, chunks: list[str]) -> list[str]:
+        rest = [rel for rel in (COMPACTED, LEGACY_FILE) if self.storage.is_file(rel)]
+        return [*chunks, *rest]
 
     def segments(self) -> list[str]:
         """Files holding many trials' rows, newest first: the chunks, the compacted file
         and the old single file. A trial's own file always wins over them."""
-        rest = [rel for rel in (COMPACTED, LEGACY_FILE) if self.storage.is_file(rel)]
-        return [*self.chunks(), *rest]
+        return self._segments(self.chunks())
 
     def has_legacy(self) -> bool:
         return self.storage.is_file(LEGACY_FILE)
 
     def exists(self) -> bool:
-        return bool(self.trial_files() or self.segments())
+        files, chunks = self._listing()
+        return bool(files or self._segments(chunks))
 
     def _read(
         self, rels: Sequence[str], columns: Sequence[str] | None = None, filters: Any = None
@@ -165,17 +177,37 @@ class RDDataset:
 
     def trial_ids(self) -> list[str]:
         """Every trial with rows in the study (its own file or a segment)."""
-        ids = {trial_id_of(PurePosixPath(f).name) for f in self.trial_files()}
-        for seg in self.segments():
+        files, chunks = self._listing()
+        ids = {trial_id_of(PurePosixPath(f).name) for f in files}
+        for seg in self._segments(chunks):
             ids |= self._ids(self._read([seg], ["trial_id"]))
         return sorted(ids)
 
     def _table(self, columns: Sequence[str] | None, filters: Any) -> pa.Table:
-        files, segments = self.trial_files(), self.segments()
-        if not files and not segments:
-            raise RDPointsError(
-                self.storage.uri, f"no RD points: neither {POINTS_DIR}/ nor {LEGACY_FILE}"
-            )
+        for attempt in range(READ_ATTEMPTS):
+            files, chunks = self._listing()
+            segments = self._segments(chunks)
+            if not files and not segments:
+                raise RDPointsError(
+                    self.storage.uri, f"no RD points: neither {POINTS_DIR}/ nor {LEGACY_FILE}"
+                )
+            try:
+                return self._resolve(files, segments, columns, filters)
+            except RDPointsError:
+                # A running study's writer gathers files into a chunk, then deletes them: a
+                # file listed a moment ago may be gone, its rows already in the new chunk.
+                gone = any(not self.storage.is_file(r) for r in [*files, *segments])
+                if not gone or attempt + 1 == READ_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _resolve(
+        self,
+        files: list[str],
+        segments: list[str],
+        columns: Sequence[str] | None,
+        filters: Any,
+    ) -> pa.Table:
         want = None if columns is None else list(dict.fromkeys([*columns, "trial_id"]))
         parts = [self._read(files, want, filters)] if files else []
         covered = {trial_id_of(PurePosixPath(f).name) for f in files}
@@ -198,10 +230,10 @@ class RDDataset:
     # ------------------------------------------------------------------ maintenance
     @staticmethod
     def _unsettled(table: pa.Table) -> set[str]:
-        """Trials whose rows may still change: a failed trial is retried (by Tune, or on
-        --resume), so it keeps its own file for the retry to replace. Every other trial
-        ended for good (Tune never reruns a finished one): only those go into a chunk or
-        the compacted file, so a plain reader of the folder sees each row once."""
+        """Trials whose rows will likely change: Tune retries a failed trial (and
+        --resume does), so it keeps its own file for the retry to replace, and gathering
+        never has to rewrite a chunk for it. A trial that ended otherwise runs again only
+        if the driver died before Tune saved its state; :meth:`tidy` handles that."""
         failed = table.filter(pc.equal(table["status"], STATUS_UNSETTLED))
         return RDDataset._ids(failed)
 
@@ -215,6 +247,12 @@ class RDDataset:
         metadata = S.rd_points_schema().metadata
         self.storage.write_bytes(rel, table_bytes(table.replace_schema_metadata(metadata)))
 
+    def _delete_all(self, rels: Sequence[str]) -> None:
+        """Delete files in order (one at a time: the order is what keeps an interrupted
+        delete safe)."""
+        for rel in rels:
+            self.storage.delete(rel)
+
     def compact(self) -> int:
         """Gather the rows of every trial that ended for good into one file,
         ``rd_points/+compacted.parquet``, and delete the files it replaces; returns how
@@ -224,10 +262,11 @@ class RDDataset:
         first, trial files last, and a newer file wins until it goes). A study that resumes
         keeps the compacted file: a retried trial writes its own file, which wins.
         """
-        files, segments = self.trial_files(), self.segments()
+        files, chunks = self._listing()
+        segments = self._segments(chunks)
         if not files and segments in ([], [COMPACTED]):
             return 0
-        table = self._table(None, None)
+        table = self._resolve(files, segments, None, None)
         open_ids = self._unsettled(table)
         own = {trial_id_of(PurePosixPath(f).name) for f in files}
         for trial_id in sorted(open_ids - own):  # a failed trial's rows only in a segment
@@ -236,8 +275,7 @@ class RDDataset:
         settled = [f for f in files if trial_id_of(PurePosixPath(f).name) not in open_ids]
         # Oldest first, trial files last: whatever an interruption leaves is never older
         # than what it still overrides, so the study reads the same at every step.
-        for rel in [*(s for s in reversed(segments) if s != COMPACTED), *settled]:
-            self.storage.delete(rel)
+        self._delete_all([*(s for s in reversed(segments) if s != COMPACTED), *settled])
         return len(settled)
 
     def gather(self, rels: Sequence[str]) -> str | None:
@@ -246,7 +284,8 @@ class RDDataset:
         file stays (see :meth:`_unsettled`); None if every one was.
 
         For the study's writer, between its writes. Crash-safe: the trial files go only
-        once the chunk is whole, and win over it until then.
+        once the chunk is whole, and win over it until then (:meth:`tidy` removes what an
+        interrupted gathering leaves twice).
         """
         if not rels:
             return None
@@ -258,38 +297,59 @@ class RDDataset:
         numbers = [_chunk_number(PurePosixPath(c).name) for c in self.chunks()]
         rel = f"{POINTS_DIR}/{CHUNK}{max(numbers, default=0) + 1:06d}{SUFFIX}"
         self._write_segment(rel, self._without(table, open_ids))
-        for f in moving:
-            self.storage.delete(f)
+        # Any order: each file's rows are in the chunk already. Threads, because on an
+        # object store each delete is a round trip.
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(self.storage.delete, moving))
         return rel
+
+    def tidy(self) -> int:
+        """Keep each trial's rows in one place, the one a reader takes them from (its own
+        file, else the newest segment holding it): rewrite every other segment that holds
+        the trial without it (or delete it, when nothing is left). Returns the segments
+        changed. Undoes what an interrupted gathering or compaction left twice, and the
+        old rows of a trial that ran again after a driver crash, so that a plain reader of
+        the folder sees every row once. Reads the segments' trial ids, and rewrites only
+        segments that hold a trial twice. Crash-safe: each step keeps the rows a reader
+        takes.
+        """
+        files, chunks = self._listing()
+        taken = {trial_id_of(PurePosixPath(f).name) for f in files}
+        changed = 0
+        for seg in self._segments(chunks):  # newest first
+            ids = self._ids(self._read([seg], ["trial_id"]))
+            stale = ids & taken
+            taken |= ids
+            if not stale:
+                continue
+            rest = self._without(self._read([seg]), stale)
+            if rest.num_rows:
+                self._write_segment(seg, rest)
+            else:
+                self.storage.delete(seg)
+            changed += 1
+        return changed
 
     def migrate(self) -> int:
         """Ready a study to resume; returns the trials moved. Each trial of an old
         single-file study (``rd_points.parquet``) gets its own file; chunks and the
-        compacted file are part of the layout and stay (a retried trial's new file wins).
-        A trial file whose trial a chunk or the compacted file also holds, ended for good,
-        is the leftover of an interrupted gathering (the same rows): it goes, so a plain
-        reader sees the rows once.
+        compacted file are part of the layout and stay (a retried trial's new file wins),
+        and :meth:`tidy` runs.
 
         Idempotent and crash-safe: trial files are written first (a trial that already
-        has its file, or rows in a newer segment, keeps them), old files deleted last.
+        has its file, or rows in a newer segment, keeps them), the old file deleted last.
         """
-        files = self.trial_files()
-        own = {trial_id_of(PurePosixPath(f).name): f for f in files}
-        held: set[str] = set()
-        for seg in self.segments():
-            if seg != LEGACY_FILE:
-                ids = self._read([seg], ["trial_id", "status"])
-                held |= self._ids(ids) - self._unsettled(ids)
-        for trial_id in sorted(held & own.keys()):
-            self.storage.delete(own.pop(trial_id))
-        if not self.has_legacy():
-            return 0
-        have = set(own) | held
         moved = 0
-        rows = self._read([LEGACY_FILE]).to_pandas()
-        for trial_id, trial in rows.groupby("trial_id", sort=True):
-            if str(trial_id) not in have:
-                self.write_trial(str(trial_id), trial)
-                moved += 1
-        self.storage.delete(LEGACY_FILE)
+        if self.has_legacy():
+            files, chunks = self._listing()
+            have = {trial_id_of(PurePosixPath(f).name) for f in files}
+            for seg in chunks + [COMPACTED] * self.storage.is_file(COMPACTED):
+                have |= self._ids(self._read([seg], ["trial_id"]))
+            rows = self._read([LEGACY_FILE]).to_pandas()
+            for trial_id, trial in rows.groupby("trial_id", sort=True):
+                if str(trial_id) not in have:
+                    self.write_trial(str(trial_id), trial)
+                    moved += 1
+            self.storage.delete(LEGACY_FILE)
+        self.tidy()
         return moved

@@ -42,6 +42,9 @@ class WriteError:
         return f"could not write RD points of trial {self.trial_id} to {self.uri}: {self.reason}"
 
 
+GATHER_FAILURES = 3  # gatherings failed in a row before the writer stops trying
+
+
 def _warn(err: WriteError) -> None:
     print(f"warning: {err}", file=sys.stderr, flush=True)
 
@@ -66,6 +69,7 @@ class PointsWriter:
         self.gather_every = gather_every  # None: leave every trial file as it is
         self.gathered = 0  # chunks written
         self._loose: dict[str, None] = {}  # trial files written since the last chunk
+        self._gather_failures = 0  # in a row
         self.retries = max(1, retries)
         self.retry_delay_s = retry_delay_s
         self.on_error = on_error
@@ -165,22 +169,29 @@ class PointsWriter:
 
     def _gather(self) -> None:
         """The files written since the last chunk become the next chunk. Optional: if it
-        fails, the files stay (the dataset reads right either way), one warning says so,
-        and the writer stops gathering."""
+        fails, those files stay as they are (the dataset reads right either way; the
+        study's end tidies and compacts), one warning says so, and after
+        ``GATHER_FAILURES`` failures in a row the writer stops gathering."""
         rels = [trial_points_path(t) for t in self._loose]
         self._loose.clear()
         try:
             if self.dataset.gather(rels) is not None:  # None: every one was a failed trial
                 self.gathered += 1
+            self._gather_failures = 0
         except Exception as err:
-            self.gather_every = None
-            print(
-                f"warning: could not gather {len(rels)} RD point files of "
-                f"{self.dataset.storage.uri} into one ({type(err).__name__}: "
-                f"{_first_line(err)}); they stay one file per trial, which reads slower",
-                file=sys.stderr,
-                flush=True,
-            )
+            self._gather_failures += 1
+            stop = self._gather_failures >= GATHER_FAILURES
+            if stop:
+                self.gather_every = None
+            if self._gather_failures == 1 or stop:
+                print(
+                    f"warning: could not gather {len(rels)} RD point files of "
+                    f"{self.dataset.storage.uri} into one ({type(err).__name__}: "
+                    f"{_first_line(err)}); they stay one file per trial"
+                    + (", and no more are gathered" if stop else ""),
+                    file=sys.stderr,
+                    flush=True,
+                )
 
     def _write(self, trial_id: str, rows: Rows) -> WriteError | None:
         reason = ""

@@ -1,7 +1,8 @@
 """RD points as MLflow artifacts (issue 16): each trial's child run carries its own rows.
 
-A trial's rows are logged to its child run as ``rd_points/<trial_id>.parquet`` (the same
-file as in the study folder: :func:`rdlab.frontier.dataset.trial_points_path`), so any
+A trial's rows are logged to its child run as ``rd_points/<trial_id>.parquet`` (the name
+of its file in the study folder, :func:`rdlab.frontier.dataset.trial_points_path`, until
+the study's writer gathers it into a chunk), so any
 selection of runs, across studies and servers, gives a frontier without the study folder.
 :func:`fetch_points` finds the runs of some experiments (optionally an MLflow search
 filter) and downloads those files, several at a time.
