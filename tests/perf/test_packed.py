@@ -259,3 +259,26 @@ def test_packed_tune_result_expands_into_one_outcome_per_member() -> None:
     ]
     single = outcomes_from_result("s0003", {"point": members[0]}, {"trial_status": "ok"}, None)
     assert [o.trial_id for o in single] == ["s0003"]
+
+
+def test_packs_keep_to_one_sigma_policy_where_the_counts_allow() -> None:
+    """pack_points orders each group by σ policy before cutting it: 3 policies × 4 seeds
+    in packs of 4 give three one-policy packs, whatever order the grid lists them in."""
+    from rdlab.tune.pack import pack_points
+
+    spec = parse_spec(
+        {
+            "study": "p",
+            "dataset": {"name": "toy_manifold"},
+            "search": {"algorithm": "grid", "space": {"train.seed": {"choice": [0]}}},
+            "pack": 4,
+        }
+    )
+    policies = ["learned_scalar", "optimal_sample", "optimal_global"]
+    points = [
+        {"objective.sigma.policy": policies[k % 3], "train.seed": k // 3} for k in range(12)
+    ]  # interleaved: a cut in grid order would mix all three in every pack
+    packs = pack_points(spec, points)
+    assert [len(p) for p in packs] == [4, 4, 4]
+    assert [{m["objective.sigma.policy"] for m in p} for p in packs] == [{q} for q in policies]
+    assert sorted(m["train.seed"] for p in packs for m in p) == sorted(k // 3 for k in range(12))

@@ -77,7 +77,7 @@ def vmap_blocker(members: list[Member]) -> str | None:
     return None
 
 
-def _sigma_key(cfg: TrialConfig) -> str:
+def sigma_key(cfg: TrialConfig) -> str:
     """Members with the same σ policy and options compute log σ in one vmapped call."""
     return json.dumps(cfg.to_dict()["objective"]["sigma"], sort_keys=True, default=str)
 
@@ -242,7 +242,7 @@ class PackedEngine(Engine):
         self.log_sigmas = [_LogSigma(m.policy) for m in self.members]
         by_key: dict[str, list[int]] = {}
         for k, m in enumerate(self.members):
-            by_key.setdefault(_sigma_key(m.cfg), []).append(k)
+            by_key.setdefault(sigma_key(m.cfg), []).append(k)
         groups = []
         for ks in by_key.values():
             idx = torch.tensor(ks, device=self.device)
