@@ -369,31 +369,37 @@ def layered_study(root: Path) -> RDDataset:
     return data
 
 
+def die_at_delete(monkeypatch: pytest.MonkeyPatch, n: int, message: str = "killed") -> None:
+    """The process dies at its n-th ``Storage.delete``: that one raises, the rest delete.
+    ``monkeypatch.undo()`` brings the real delete back (the driver runs again)."""
+    real = Storage.delete
+    calls = {"n": 0}
+
+    def delete(self: Storage, rel: str) -> None:
+        calls["n"] += 1
+        if calls["n"] == n:
+            raise OSError(message)
+        real(self, rel)
+
+    monkeypatch.setattr(Storage, "delete", delete)
+
+
 @pytest.mark.parametrize("op", ["gather", "compact"])
 def test_an_interrupted_gathering_or_compaction_never_lets_old_rows_win(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, op: str
 ) -> None:
     want = _sorted(layered_study(tmp_path / "ref").read())
     assert want.query("trial_id == 't1'")["rate"].tolist() == [6.0]
-    real = Storage.delete
     deletes = 2 if op == "gather" else 5  # chunks 1, 2 and the files of t1, t2, t3
     for crash_at in range(1, deletes + 1):  # die at every one of its deletes
         data = layered_study(tmp_path / f"{op}-{crash_at}")
-        calls = {"n": 0}
-
-        def crash(self: Storage, rel: str, _at: int = crash_at, calls: dict = calls) -> None:
-            calls["n"] += 1
-            if calls["n"] == _at:
-                raise OSError("killed")
-            real(self, rel)
-
-        monkeypatch.setattr(Storage, "delete", crash)
+        die_at_delete(monkeypatch, crash_at)
         with pytest.raises(OSError):
             if op == "gather":
                 data.gather([trial_points_path("t2"), trial_points_path("t3")])
             else:
                 data.compact()
-        monkeypatch.setattr(Storage, "delete", real)
+        monkeypatch.undo()
         pd.testing.assert_frame_equal(_sorted(data.read()), want)  # none lost, none old
         data.compact()  # and it finishes later
         pd.testing.assert_frame_equal(_sorted(data.read()), want)
@@ -482,19 +488,10 @@ def test_a_resume_after_an_interrupted_compaction_reads_every_row_once(
 ) -> None:
     data = layered_study(tmp_path)
     want = _sorted(data.read())
-    real = Storage.delete
-    calls = {"n": 0}
-
-    def crash_on_second(self: Storage, rel: str) -> None:
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise OSError("killed")
-        real(self, rel)
-
-    monkeypatch.setattr(Storage, "delete", crash_on_second)
+    die_at_delete(monkeypatch, 2)
     with pytest.raises(OSError):
         data.compact()  # chunk 1 went, chunk 2 and the trial files are still there
-    monkeypatch.setattr(Storage, "delete", real)
+    monkeypatch.undo()
     data.migrate()
     pd.testing.assert_frame_equal(_sorted(data.read()), want)
     pd.testing.assert_frame_equal(_sorted(pd.read_parquet(tmp_path / "rd_points")), want)
@@ -542,19 +539,10 @@ def test_an_interrupted_compaction_reads_right_and_finishes_later(
     for k in range(4):
         data.write_trial(f"t{k}", trial_rows(f"t{k}"))
     before = _sorted(data.read())
-    real = Storage.delete
-    calls = {"n": 0}
-
-    def crash_on_second(self: Storage, rel: str) -> None:
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise OSError("killed mid-compaction")
-        real(self, rel)
-
-    monkeypatch.setattr(Storage, "delete", crash_on_second)
+    die_at_delete(monkeypatch, 2, "killed mid-compaction")
     with pytest.raises(OSError):
         data.compact()
-    monkeypatch.setattr(Storage, "delete", real)
+    monkeypatch.undo()
     pd.testing.assert_frame_equal(_sorted(data.read()), before)  # no row twice, none lost
     assert data.compact() == 3
     pd.testing.assert_frame_equal(_sorted(data.read()), before)

@@ -343,7 +343,7 @@ class RDDataset:
         if self.has_legacy():
             files, chunks = self._listing()
             have = {trial_id_of(PurePosixPath(f).name) for f in files}
-            for seg in chunks + [COMPACTED] * self.storage.is_file(COMPACTED):
+            for seg in self._segments(chunks)[:-1]:  # all but the old file itself (last)
                 have |= self._ids(self._read([seg], ["trial_id"]))
             rows = self._read([LEGACY_FILE]).to_pandas()
             for trial_id, trial in rows.groupby("trial_id", sort=True):

@@ -33,7 +33,9 @@ def pack_points(spec: StudySpec, points: list[dict[str, Any]]) -> list[list[dict
         groups.setdefault(pack_key(cfg), []).append((sigma_key(cfg), p))
     packs = []
     for keyed in groups.values():
-        first = {k: i for i, (k, _) in reversed(list(enumerate(keyed)))}  # first-seen order
+        first: dict[str, int] = {}  # each σ key's first-seen position
+        for k, _ in keyed:
+            first.setdefault(k, len(first))
         members = [p for _, p in sorted(keyed, key=lambda kp: first[kp[0]])]
         n = math.ceil(len(members) / size)
         step = math.ceil(len(members) / n)
