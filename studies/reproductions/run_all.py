@@ -163,7 +163,9 @@ def run_phase(
     meta_path = root / META
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
     rd = RDDataset(Storage.parse(root))
-    if rd.exists() and meta.get("data") == data and not args.rerun:  # same spec: reuse
+    # Same spec: reuse. --rerun applies to the reproductions being run; the others are only
+    # rendered (report_only) and keep their stored results.
+    if rd.exists() and meta.get("data") == data and (args.report_only or not args.rerun):
         status, wall = "reused", float(meta.get("wall_s", math.nan))
         print(f"[{study}] reusing {root}", flush=True)
     else:

@@ -51,3 +51,25 @@ def test_smoke_reproduction_end_to_end(tmp_path: Path) -> None:
     assert "hypersphere" in verdicts["verdicts"]
     assert "steps per trial" in report and "Budget." in report
     print(f"smoke reproduction: {wall:.0f}s")
+
+    # Rerunning another reproduction alone re-renders the whole report: the ones not rerun
+    # keep their stored results (they were dropped from the report under --rerun before).
+    rerender = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "studies" / "reproductions" / "run_all.py"),
+            "--smoke-test",
+            "--only",
+            "toy_table1",
+            "--rerun",
+            "--report-only",
+            "--storage",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert rerender.returncode == 0, rerender.stderr[-2000:]
+    assert "004 Theorem 1" in (tmp_path / "reproductions.md").read_text()
