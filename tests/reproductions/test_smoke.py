@@ -16,26 +16,23 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _run_all(*args: str, storage: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    script = ROOT / "studies" / "reproductions" / "run_all.py"
+    return subprocess.run(
+        [sys.executable, str(script), "--smoke-test", *args, "--storage", str(storage)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+    )
+
+
 @pytest.mark.ray
 @pytest.mark.slow
 @pytest.mark.timeout(180)
 def test_smoke_reproduction_end_to_end(tmp_path: Path) -> None:
     t0 = time.perf_counter()
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "studies" / "reproductions" / "run_all.py"),
-            "--smoke-test",
-            "--only",
-            "hypersphere",
-            "--storage",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=170,
-        cwd=ROOT,
-    )
+    proc = _run_all("--only", "hypersphere", storage=tmp_path, timeout=170)
     wall = time.perf_counter() - t0
     assert proc.returncode == 0, proc.stderr[-2000:]
     study = tmp_path / "repro-004-hypersphere"
@@ -54,22 +51,6 @@ def test_smoke_reproduction_end_to_end(tmp_path: Path) -> None:
 
     # Rerunning another reproduction alone re-renders the whole report: the ones not rerun
     # keep their stored results (they were dropped from the report under --rerun before).
-    rerender = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "studies" / "reproductions" / "run_all.py"),
-            "--smoke-test",
-            "--only",
-            "toy_table1",
-            "--rerun",
-            "--report-only",
-            "--storage",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-    )
+    rerender = _run_all("--only", "toy_table1", "--rerun", "--report-only", storage=tmp_path)
     assert rerender.returncode == 0, rerender.stderr[-2000:]
     assert "004 Theorem 1" in (tmp_path / "reproductions.md").read_text()
