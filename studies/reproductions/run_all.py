@@ -163,9 +163,7 @@ def run_phase(
     meta_path = root / META
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
     rd = RDDataset(Storage.parse(root))
-    # Same spec: reuse. --rerun applies to the reproductions being run; the others are only
-    # rendered (report_only) and keep their stored results.
-    if rd.exists() and meta.get("data") == data and (args.report_only or not args.rerun):
+    if rd.exists() and meta.get("data") == data and not args.rerun:  # same spec: reuse
         status, wall = "reused", float(meta.get("wall_s", math.nan))
         print(f"[{study}] reusing {root}", flush=True)
     else:
@@ -250,7 +248,9 @@ def main(argv: list[str] | None = None) -> int:
         outcomes = []
         for repro in REPRODUCTIONS:  # the report lists every reproduction with stored results
             run_it = repro.name in chosen and not args.report_only
-            sub = args if run_it else argparse.Namespace(**{**vars(args), "report_only": True})
+            # The others are only rendered from their stored results: --rerun is not theirs.
+            only_render = {"report_only": True, "rerun": False}
+            sub = args if run_it else argparse.Namespace(**{**vars(args), **only_render})
             t0 = time.perf_counter()
             outcome = run_reproduction(repro, storage, sub)
             if run_it:
