@@ -341,6 +341,8 @@ class EpochMarks(Callback):
 def test_a_dead_drivers_lease_on_the_object_store_expires(harness: Harness) -> None:
     """Issue 17: a driver killed with SIGKILL leaves its lease object; a --resume is refused
     while the lease is fresh and takes the study over once it has expired."""
+    from rdlab.tune.runner import tune_state_saved
+
     h = harness
     spec = h.tree / h.spec_file(_spec("mn-lease", train={"epochs": 2, "batch_size": 64}))
     args = ["--spec", str(spec), "--storage", h.store.uri("runs"), "--tracking-uri", h.tracking_uri]
@@ -355,7 +357,10 @@ def test_a_dead_drivers_lease_on_the_object_store_expires(harness: Harness) -> N
         start_new_session=True,
     )
     try:
-        wait_for("Tune's state in the object store", lambda: st.exists("tune/search"), 300, proc)
+        # Tune's saved state, so that the late --resume resumes it (a driver killed before
+        # Tune's first save starts over: test_operations.py).
+        exp = st.child("tune", "search")
+        wait_for("Tune's state in the object store", lambda: tune_state_saved(exp), 300, proc)
         assert st.is_file(".rdlab-lease.json")
     finally:
         os.killpg(proc.pid, 9)  # SIGKILL: no chance to release the lease

@@ -111,6 +111,46 @@ def test_sigterm_is_a_clean_stop_and_resume_finishes(tmp_path: Path) -> None:
     assert len(per_epoch) == len(per_epoch.drop_duplicates(keys))  # every row exactly once
 
 
+def test_a_driver_killed_before_tunes_first_save_resumes_by_starting_over(
+    tmp_path: Path,
+) -> None:
+    """A driver killed before Tune saved its state (CI's multi-node lease test hit it)
+    left a study that exists (a run without --resume is refused) with nothing of Tune's to
+    restore, and --resume refused it too. Now --resume starts the search over; the trial
+    that had finished is handed its recorded result, not trained again."""
+    study = Study(tmp_path, {**TINY, "study": "ops-early"})
+    try:
+        proc = study.start()
+        wait_for(
+            "the first trial's end",
+            lambda: any(m.event == "end" and m.trial == "s0000" for m in study.marks()),
+            240,
+            proc,
+        )
+        study.kill_tree()  # SIGKILL, as the OOM killer would
+        killed_at = max(m.t for m in study.marks())
+        # Deterministically in the window (on an object store, from the folder's marker to
+        # tuner.pkl's PUT, then to the first save): the state Tune had saved is gone, the
+        # study and its trials' files stay.
+        exp = study.root / "tune" / "search"
+        saved = [exp / "tuner.pkl", *exp.glob("experiment_state*")]
+        assert len(saved) >= 1 and any(exp.glob("s0000_*"))
+        for f in saved:
+            f.unlink()
+        rc = study.run("--resume", name="resume", timeout=300)
+        assert rc == 0, study.output()
+    finally:
+        study.cleanup()
+    assert "the search starts over" in study.stdout.read_text()
+    assert len(_errors(study.stderr.read_text())) == 0
+    again = [m for m in study.marks() if m.t > killed_at and m.event == "start"]
+    assert {m.trial for m in again} == {"s0001"}, again  # s0000 was not trained again
+    final = read_points(study.root)
+    final = final[final["epoch"].isna()]
+    assert sorted(final["trial_id"]) == ["s0000", "s0001"]  # one val row each, once
+    assert set(final["status"]) == {"ok"}
+
+
 def _in_tmpfs(mount: Path, size: str, argv: list[str], env: dict[str, str]) -> list[str]:
     """``argv`` in a private mount namespace where ``mount`` is a tmpfs of ``size``."""
     script = f'mount -t tmpfs -o size={size} tmpfs {mount} && exec "$@"'

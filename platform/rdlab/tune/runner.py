@@ -6,6 +6,7 @@ interrupted study with ``Tuner.restore`` without re-running finished trials.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import logging
 import os
@@ -128,6 +129,15 @@ class TrialNames:
         index = int(str(trial.experiment_tag).split("_", 1)[0])  # Tune's creation counter
         name = f"{self.prefix}{index:04d}"
         return f"{name}_{trial.trial_id}" if self.directory else name
+
+
+def tune_state_saved(experiment: Storage) -> bool:
+    """Whether Tune can restore the experiment: it needs the ``tuner.pkl`` written when the
+    Tuner is built and an ``experiment_state-*.json`` from its first periodic save (10 s or
+    more later). ``Tuner.can_restore`` checks only the first; a restore without the second
+    raises, so a driver killed between the two would leave a study that cannot go on."""
+    names = experiment.list()
+    return "tuner.pkl" in names and bool(fnmatch.filter(names, "experiment_state-*.json"))
 
 
 class StudyInterrupted(Exception):
@@ -342,22 +352,27 @@ def run_search(
     callbacks: list[Callback] = [writer, PruneCheckpoints()]
     planned = len(points) if points is not None else spec.algorithm.size(spec.request())
     path, fs = tune_storage(study)
-    exp_uri = study.child(TUNE_DIR, experiment).uri
-    resumable = tune.Tuner.can_restore(
-        exp_uri if fs is None else study.child(TUNE_DIR, experiment).path(), storage_filesystem=fs
-    )
-    if resume and resumable:
-        progress(f"resuming the Tune experiment at {exp_uri}")
+    exp = study.child(TUNE_DIR, experiment)
+    if resume and tune_state_saved(exp):
+        progress(f"resuming the Tune experiment at {exp.uri}")
         tuner = tune.Tuner.restore(
-            exp_uri if fs is None else study.child(TUNE_DIR, experiment).path(),
+            exp.uri if fs is None else exp.path(),
             trainable,
             resume_unfinished=True,
             resume_errored=True,
             storage_filesystem=fs,
         )
-    elif resume and experiment == EXPERIMENT:
-        raise SpecError("--resume", f"nothing to resume: no Tune experiment at {exp_uri}")
     else:
+        if resume and experiment == EXPERIMENT:
+            # The last driver died before Tune's first experiment-state save (its trials
+            # may have uploaded checkpoints already). Nothing of Tune's is left to resume,
+            # and refusing would strand the study: without --resume it is refused as
+            # existing. Trial ids are deterministic (TrialNames), so a trial that had
+            # finished gets its own id again and is handed its recorded final result.
+            progress(
+                f"no Tune state was saved at {exp.uri} before the last driver stopped: "
+                "the search starts over"
+            )
         resume = False
         plan = (
             spec.algorithm.build(spec.request(optuna_url))
