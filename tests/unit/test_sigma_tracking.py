@@ -68,3 +68,21 @@ def test_the_default_studys_learned_scalar_trials_keep_up(tmp_path: Path, beta: 
     assert result.status == "ok"
     gaps = {split: result.final[split]["sigma_gap"] for split in ("train", "val")}
     assert all(abs(g) <= GAP for g in gaps.values()), gaps
+
+
+def test_the_val_gap_probe_splits_the_gap_into_lag_and_generalisation() -> None:
+    """studies/probes/val_gap.py (docs/conventions.md's evidence): with one scalar σ on
+    both splits, the validation gap minus −½ log(mse_val / mse_train) is the training
+    split's gap, σ's own lag; its weight-decay diagnostic really decays the model's
+    weights and leaves rdlab's optimiser as it was."""
+    from rdlab.train import single
+
+    from studies.probes.val_gap import run
+
+    default = single.member_optimizer
+    plain = run(0.12, 0.0, ["train.epochs=2", "train.device=cpu"])
+    decayed = run(0.12, 1.0, ["train.epochs=2", "train.device=cpu"])
+    assert single.member_optimizer is default
+    for r in (plain, decayed):
+        assert r["lag"] == pytest.approx(r["train"]["sigma_gap"], abs=1e-3)
+    assert decayed["param_norm"] < plain["param_norm"] - 0.3
