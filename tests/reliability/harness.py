@@ -178,6 +178,16 @@ class Study:
                 out.append(Mark(parts[0], int(parts[1]), parts[2], int(parts[3]), float(parts[4])))
         return out
 
+    def wait_for_mark(self, event: str, trial: str, timeout: float = 240.0) -> None:
+        """Until trial ``trial`` has marked ``event`` (start, epoch, end); fails if the
+        study exits first."""
+        wait_for(
+            f"trial {trial}'s {event}",
+            lambda: any(m.event == event and m.trial == trial for m in self.marks()),
+            timeout,
+            self.proc,
+        )
+
     def kill_tree(self) -> None:
         """SIGKILL whatever is left of this study's session: driver, Ray, workers."""
         if self.proc is not None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.harness import FAULT_SPEC, Study, wait_for
+from tests.reliability.harness import FAULT_SPEC, Study
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -19,12 +19,7 @@ def test_sigint_stops_the_study_resumably(tmp_path: Path) -> None:
     study = Study(tmp_path, {**FAULT_SPEC, "study": "rel-sigint"})
     try:
         proc = study.start()
-        wait_for(
-            "a slow trial's first epoch",
-            lambda: any(m.event == "epoch" and m.trial == "s0002" for m in study.marks()),
-            240,
-            proc,
-        )
+        study.wait_for_mark("epoch", "s0002")
         proc.send_signal(signal.SIGINT)
         rc = study.wait(180)
     finally:

@@ -82,12 +82,7 @@ def test_sigterm_is_a_clean_stop_and_resume_finishes(tmp_path: Path) -> None:
     study = Study(tmp_path, {**FAULT_SPEC, "study": "ops-term"})
     try:
         proc = study.start()
-        wait_for(
-            "a slow trial's first epoch",
-            lambda: any(m.event == "epoch" and m.trial == "s0002" for m in study.marks()),
-            240,
-            proc,
-        )
+        study.wait_for_mark("epoch", "s0002")
         proc.send_signal(signal.SIGTERM)
         rc = study.wait(180)
         err = study.stderr.read_text()
@@ -120,13 +115,8 @@ def test_a_driver_killed_before_tunes_first_save_resumes_by_starting_over(
     that had finished is handed its recorded result, not trained again."""
     study = Study(tmp_path, {**TINY, "study": "ops-early"})
     try:
-        proc = study.start()
-        wait_for(
-            "the first trial's end",
-            lambda: any(m.event == "end" and m.trial == "s0000" for m in study.marks()),
-            240,
-            proc,
-        )
+        study.start()
+        study.wait_for_mark("end", "s0000")
         study.kill_tree()  # SIGKILL, as the OOM killer would
         killed_at = max(m.t for m in study.marks())
         # Deterministically in the window (on an object store, from the folder's marker to
