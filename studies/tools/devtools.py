@@ -84,6 +84,19 @@ class DevTools:
         self.call(mouse, type="mouseMoved", x=1, y=1)  # no hover state in a picture
 
 
+def _first_page(port: str, proc: subprocess.Popen[bytes], deadline: float) -> dict[str, Any]:
+    """The about:blank page target; Chromium may open its port before it lists the page."""
+    while True:
+        with _LOOPBACK.open(f"http://127.0.0.1:{port}/json/list", timeout=10) as resp:
+            targets = json.load(resp)
+        pages = [t for t in targets if t["type"] == "page"]
+        if pages:
+            return dict(pages[0])
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("Chromium opened its DevTools port but no page")
+        time.sleep(0.05)
+
+
 @contextmanager
 def chromium(
     binary: str, profile: Path, flags: Sequence[str] = (), timeout: float = 60.0
@@ -100,9 +113,7 @@ def chromium(
                 raise RuntimeError("Chromium did not open its DevTools port")
             time.sleep(0.05)
         port = port_file.read_text().split()[0]
-        with _LOOPBACK.open(f"http://127.0.0.1:{port}/json/list", timeout=10) as resp:
-            targets = json.load(resp)
-        page = next(t for t in targets if t["type"] == "page")
+        page = _first_page(port, proc, deadline)
         dt = DevTools(str(page["webSocketDebuggerUrl"]), timeout=timeout)
         try:
             yield dt

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import tempfile
+import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -260,14 +262,19 @@ class Cluster:
         ]
         if env:
             cmd += ["--runtime-env-json", json.dumps({"env_vars": env})]
-        r = subprocess.run(
-            [*cmd, "--", *entrypoint],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=300,
-        )
+        for _ in range(24):
+            r = subprocess.run(
+                [*cmd, "--", *entrypoint],
+                env=self.env,
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=300,
+            )
+            # The head answers a little before its job agent is up (test_study_job.py).
+            if "No available agent to submit job" not in r.stderr:
+                break
+            time.sleep(5.0)
         assert r.returncode == 0, r.stdout + r.stderr
         for word in (r.stdout + r.stderr).split():
             if word.startswith("'raysubmit_") or word.startswith("raysubmit_"):
@@ -286,12 +293,15 @@ class Cluster:
         return r.stdout + r.stderr
 
     def status(self, job_id: str) -> str:
-        """SUCCEEDED, FAILED, STOPPED, RUNNING, PENDING (as ``ray job status`` words it)."""
-        text = self.job("status", job_id).lower()
-        for state in ("SUCCEEDED", "FAILED", "STOPPED", "RUNNING", "PENDING"):
-            if state.lower() in text:
-                return state
-        return "UNKNOWN"
+        """SUCCEEDED, FAILED, STOPPED, RUNNING, PENDING, from ``ray job status``'s own status
+        line (``Job '…' succeeded``, ``Status for job '…': RUNNING``); UNKNOWN otherwise (a
+        "Failed to connect" of a busy dashboard is not the job failing)."""
+        text = self.job("status", job_id)
+        done = re.search(rf"Job '{re.escape(job_id)}' (succeeded|failed|was stopped)", text)
+        if done:
+            return {"succeeded": "SUCCEEDED", "failed": "FAILED"}.get(done[1], "STOPPED")
+        other = re.search(rf"Status for job '{re.escape(job_id)}': (\w+)", text)
+        return other[1] if other else "UNKNOWN"
 
     def wait_job(self, job_id: str, timeout: float = 600) -> str:
         end = ("SUCCEEDED", "FAILED", "STOPPED")
@@ -314,6 +324,10 @@ def ray_cluster(workers: int = 1, extra_env: dict[str, str] | None = None) -> It
         RAY_AUTH_MODE="token",
         RAY_AUTH_TOKEN=ray_token(),
         RAY_USAGE_STATS_ENABLED="0",
+        # `ray job stop` sends SIGTERM, then SIGKILL after this long (Ray's default: 3 s,
+        # too short for a driver to save Tune's state and release its lease on a loaded
+        # machine); the KubeRay manifests set it too.
+        RAY_JOB_STOP_WAIT_TIME_S="60",
         **(extra_env or {}),
     )
     cluster = Cluster(root=root, hidden=root / "hidden", env=env)

@@ -137,9 +137,17 @@ def reference_study(workdir: Path) -> Iterator[Reference]:
                 300,
                 proc,
             )
+            seen = len(study.stderr.read_text(errors="replace"))
             down2 = time.time()
             proxy.down()  # the driver now lists runs, uploads the report, closes the parent
-            time.sleep(6.0)
+            # Until the driver meets the outage (after Tune's shutdown and the report, which
+            # take longer on a loaded machine), not a fixed time that may end before it.
+            wait_for(
+                "the driver to meet the second outage",
+                lambda: "unreachable while" in study.stderr.read_text(errors="replace")[seen:],
+                120,
+                proc,
+            )
             up2 = time.time()
             proxy.up()
             rc = study.wait(300)
@@ -177,8 +185,9 @@ def _kill_worker_mid_epoch(study: Study, proc: subprocess.Popen[bytes]) -> tuple
     pid = mine[1].pid
     time.sleep(0.4 * epoch_s)
     assert cmdline(pid).startswith("ray::"), f"pid {pid} is not a Ray worker: {cmdline(pid)!r}"
-    done = max(m.epoch for m in study.marks() if m.trial == KILLED and m.pid == pid)
     os.kill(pid, signal.SIGKILL)
+    # After the kill: an epoch that ended just before it counts as done.
+    done = max(m.epoch for m in study.marks() if m.trial == KILLED and m.pid == pid)
     return pid, done
 
 

@@ -115,8 +115,9 @@ def test_a_driver_killed_before_tunes_first_save_resumes_by_starting_over(
     that had finished is handed its recorded result, not trained again."""
     study = Study(tmp_path, {**TINY, "study": "ops-early"})
     try:
-        study.start()
-        study.wait_for_mark("end", "s0000")
+        proc = study.start()
+        record = study.root / "trials" / "s0000" / "final_report.json"  # after its end mark
+        wait_for("s0000's recorded result", record.is_file, 240, proc)
         study.kill_tree()  # SIGKILL, as the OOM killer would
         killed_at = max(m.t for m in study.marks())
         # Deterministically in the window (on an object store, from the folder's marker to

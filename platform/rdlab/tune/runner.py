@@ -133,9 +133,10 @@ class TrialNames:
 
 def tune_state_saved(experiment: Storage) -> bool:
     """Whether Tune can restore the experiment: it needs the ``tuner.pkl`` written when the
-    Tuner is built and an ``experiment_state-*.json`` from its first periodic save (10 s or
-    more later). ``Tuner.can_restore`` checks only the first; a restore without the second
-    raises, so a driver killed between the two would leave a study that cannot go on."""
+    Tuner is built and an ``experiment_state-*.json`` from its first save (at its first
+    step, once the trials are created). ``Tuner.can_restore`` checks only the first; a
+    restore without the second raises. A driver killed before both are stored (on an object
+    store the folder's marker comes first) leaves a study that exists and cannot resume."""
     names = experiment.list()
     return "tuner.pkl" in names and bool(fnmatch.filter(names, "experiment_state-*.json"))
 
