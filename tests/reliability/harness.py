@@ -337,6 +337,11 @@ class TcpProxy:
     def down(self) -> None:
         with self.lock:
             if self.listener is not None:
+                # shutdown first: close() alone leaves the socket listening while _accept's
+                # thread is blocked in accept() on it (Linux), so the port stays taken (up()
+                # fails: "Address already in use") and new clients are still accepted.
+                with contextlib.suppress(OSError):
+                    self.listener.shutdown(socket.SHUT_RDWR)
                 self.listener.close()
                 self.listener = None
             for c in self.conns:
