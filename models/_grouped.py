@@ -62,7 +62,7 @@ def _linear(module: nn.Module, p: Params, prefix: str, h: Tensor) -> Tensor:
     return torch.baddbmm(b.unsqueeze(1), h, w)
 
 
-@rule(*ACTIVATIONS.values())
+@rule(*ACTIVATIONS.values(), nn.Dropout, nn.Identity)
 def _elementwise(module: nn.Module, p: Params, prefix: str, h: Tensor) -> Tensor:
     out: Tensor = module(h)
     return out
@@ -83,7 +83,9 @@ def _reshape(module: nn.Module, p: Params, prefix: str, h: Tensor) -> Tensor:
 @rule(ResidualMLPBlock)
 def _residual(module: nn.Module, p: Params, prefix: str, h: Tensor) -> Tensor:
     assert isinstance(module, ResidualMLPBlock)
-    return h + grouped_forward(module.net, p, f"{prefix}net.", h)
+    return h + grouped_forward(
+        module.drop, p, f"{prefix}drop.", grouped_forward(module.net, p, f"{prefix}net.", h)
+    )
 
 
 class GroupedStack(ModelStack):

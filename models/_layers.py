@@ -34,14 +34,20 @@ class Reshape(nn.Module):
 
 
 class ResidualMLPBlock(nn.Module):
-    """h + W₂ act(W₁ act(h)): the residual block of 004's 4 × 200 ResNet."""
+    """h + W₂ act(W₁ act(h)): the residual block of 004's 4 × 200 ResNet.
 
-    def __init__(self, width: int, act: type[nn.Module]) -> None:
+    ``dropout`` > 0 drops units of the residual branch while training, h + drop(W₂ act(…)),
+    the placement that leaves the identity path and the parameter names as they are; at 0
+    the block is exactly 004's.
+    """
+
+    def __init__(self, width: int, act: type[nn.Module], dropout: float = 0.0) -> None:
         super().__init__()
         self.net = nn.Sequential(act(), nn.Linear(width, width), act(), nn.Linear(width, width))
+        self.drop: nn.Module = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
 
     def forward(self, h: Tensor) -> Tensor:
-        return h + self.net(h)
+        return h + self.drop(self.net(h))
 
 
 class ResidualConvBlock(nn.Module):

@@ -142,6 +142,66 @@ def test_a_driver_killed_before_tunes_first_save_resumes_by_starting_over(
     assert set(final["status"]) == {"ok"}
 
 
+def _final_beta(points: Any, trial_id: str) -> float:
+    row = points[(points["trial_id"] == trial_id) & points["epoch"].isna()]
+    return float(row["beta"].iloc[0])
+
+
+def test_an_optuna_search_that_starts_over_gives_each_trial_its_own_point_back(
+    tmp_path: Path,
+) -> None:
+    """Starting over recreates trial ids from Tune's counter, while the study's Optuna
+    store (sqlite beside it) still held the dead driver's trials: Optuna proposed the first id
+    a new point, and it was handed the old point's recorded result. Now the recorded
+    points are replayed in id order and the Optuna study is rebuilt from them."""
+    import optuna
+
+    spec = {
+        **TINY,
+        "study": "ops-replay",
+        "search": {
+            "algorithm": "optuna-tpe",
+            "num_samples": 3,
+            "space": {"objective.beta": {"loguniform": [0.1, 10.0]}},
+        },
+    }
+    study = Study(tmp_path, spec)
+    first = study.root / "trials" / "s0001"  # a searcher counts from 1
+    try:
+        proc = study.start()
+        rows = study.root / "rd_points" / "s0001.parquet"
+        wait_for("s0001's rows", rows.is_file, 240, proc)
+        study.kill_tree()
+        killed_at = max(m.t for m in study.marks())
+        assert (first / "final_report.json").is_file()
+        ran = _final_beta(read_points(study.root), "s0001")
+        (study.root / "tune" / "search" / "tuner.pkl").unlink(missing_ok=True)
+        for f in (study.root / "tune" / "search").glob("experiment_state*"):
+            f.unlink()
+        rc = study.run("--resume", name="resume", timeout=300)
+        assert rc == 0, study.output()
+    finally:
+        study.cleanup()
+    again = {m.trial for m in study.marks() if m.t > killed_at and m.event == "start"}
+    assert "s0001" not in again  # handed its result ...
+    final = read_points(study.root)
+    final = final[final["epoch"].isna()]
+    assert sorted(final["trial_id"]) == ["s0001", "s0002", "s0003"]
+    assert _final_beta(final, "s0001") == pytest.approx(ran)  # ... for its own point
+    stored = optuna.load_study(
+        study_name="ops-replay", storage=f"sqlite:///{study.root / 'optuna.db'}"
+    )
+    states = [t.state.name for t in stored.trials]
+    assert states == ["COMPLETE"] * 3, states  # no stale RUNNING trial, none twice
+    assert stored.trials[0].params["objective.beta"] == pytest.approx(ran)
+    for t in stored.trials:  # Optuna learns each point's own result
+        beta = t.params["objective.beta"]
+        rows = final[(final["beta"] - beta).abs() < 1e-9 * beta]
+        assert len(rows) == 1 and rows["rate"].iloc[0] == pytest.approx(t.values[0]), beta
+    out = study.stdout.read_text()
+    assert "the search starts over" in out and "replaying the points its first" in out, out
+
+
 def _in_tmpfs(mount: Path, size: str, argv: list[str], env: dict[str, str]) -> list[str]:
     """``argv`` in a private mount namespace where ``mount`` is a tmpfs of ``size``."""
     script = f'mount -t tmpfs -o size={size} tmpfs {mount} && exec "$@"'

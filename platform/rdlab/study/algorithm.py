@@ -45,6 +45,10 @@ class SearchRequest:
     # Where an adaptive algorithm keeps its state (a database URL, e.g. Optuna's sqlite
     # beside a local study or PostgreSQL on a cluster); None: in memory, saved with Tune's.
     state_url: str | None = None
+    # Points the first trials must get, in order: a search that starts over (its driver died
+    # before Tune's first save) replays what its trials recorded, so every trial id gets its
+    # own configuration back. An adaptive algorithm's state is rebuilt from them alone.
+    replay: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)

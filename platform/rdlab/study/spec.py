@@ -177,7 +177,9 @@ class StudySpec:
     def multi_objective(self) -> bool:
         return len(self.search.objectives) > 1
 
-    def request(self, state_url: str | None = None) -> SearchRequest:
+    def request(
+        self, state_url: str | None = None, replay: tuple[dict[str, Any], ...] = ()
+    ) -> SearchRequest:
         """What the search algorithm builds the search from."""
         s = self.search
         return SearchRequest(
@@ -188,6 +190,7 @@ class StudySpec:
             seed=s.seed,
             seeds=self.model.seeds,
             state_url=state_url,
+            replay=replay,
         )
 
 

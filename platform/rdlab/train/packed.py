@@ -39,6 +39,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state, vmap
+from torch.nn.modules.dropout import _DropoutNd
 
 from rdlab.config import TrialConfig
 from rdlab.model import ModelStack, VAEModel, VAEOutput
@@ -74,6 +75,11 @@ def vmap_blocker(members: list[Member]) -> str | None:
             return f"model {m.cfg.model.name!r} has buffers (they do not batch under vmap)"
         if type(m.policy).nll is not SigmaPolicy.nll:
             return f"σ policy {m.cfg.objective.sigma.policy!r} overrides nll"
+        if any(isinstance(d, _DropoutNd) and d.p > 0 for d in m.model.modules()):
+            # vmapped, the masks would come from one global stream: a member's run would no
+            # longer be its own run's, nor resume to it (the plain engine swaps each
+            # member's stream in, as for its reparameterisation noise)
+            return f"model {m.cfg.model.name!r} has dropout"
     return None
 
 

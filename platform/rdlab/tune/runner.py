@@ -34,7 +34,7 @@ from rdlab.tune.checkpoints import PruneCheckpoints, state_period
 from rdlab.tune.outcome import TrialOutcome, outcomes_from_result
 from rdlab.tune.pack import packed_space
 from rdlab.tune.runtime import runtime_env
-from rdlab.tune.trainable import StudyContext, resolve, run_trial
+from rdlab.tune.trainable import StudyContext, recorded_points, resolve, run_trial
 
 EXPERIMENT = "search"
 
@@ -374,9 +374,14 @@ def run_search(
                 f"no Tune state was saved at {exp.uri} before the last driver stopped: "
                 "the search starts over"
             )
+        replay: tuple[dict[str, Any], ...] = ()
+        if resume and experiment == EXPERIMENT and spec.algorithm.adaptive:
+            replay = tuple(recorded_points(study, TrialNames(experiment).prefix))
+            if replay:
+                progress(f"replaying the points its first {len(replay)} trials recorded")
         resume = False
         plan = (
-            spec.algorithm.build(spec.request(optuna_url))
+            spec.algorithm.build(spec.request(optuna_url, replay=replay))
             if points is None
             else SearchPlan(points=tuple(points))
         )

@@ -130,6 +130,26 @@ class TrialFiles:
         path = f"{self.rel}/{TIMEOUT_RECORD}"
         return self.storage.read_bytes(path).decode() if self.storage.is_file(path) else None
 
+    def claim(self, points: list[dict[str, Any]]) -> None:
+        """Record the configuration(s) this id runs, or check a recorded one is the same.
+
+        Ids are Tune's creation counter (TrialNames): a search that starts over after a
+        driver died before Tune's first save recreates them, and replays the recorded
+        points in id order (:func:`recorded_points`) so each id gets its own configuration
+        back. Were one to get another, its recorded result and rows would be attributed to
+        the wrong point: refused instead."""
+        path = f"{self.rel}/{POINT_RECORD}"
+        if self.storage.is_file(path):
+            recorded = json.loads(self.storage.read_bytes(path))
+            if recorded != json.loads(json.dumps(points)):
+                raise RuntimeError(
+                    f"trial {self.trial_id} ran {recorded} under an earlier driver and is "
+                    f"now proposed {points}; its result is kept: start the study afresh "
+                    "under another name to run the new point"
+                )
+            return
+        self.storage.write_bytes(path, json.dumps(points).encode())
+
     def record_final(self, metrics: dict[str, Any]) -> None:
         self.storage.write_bytes(f"{self.rel}/{FINAL_REPORT}", json.dumps(metrics).encode())
 
@@ -146,6 +166,25 @@ class TrialTimeout(RuntimeError):
 
 
 TIMEOUT_RECORD = "timeout.json"
+POINT_RECORD = "point.json"  # the overrides this trial id runs (a pack: one per member)
+
+
+def recorded_points(storage: Storage, prefix: str) -> list[dict[str, Any]]:
+    """The points that a searcher's trials ``<prefix>0001``, ``<prefix>0002``, … recorded, in
+    id order, up to the first id without one: what a search that starts over replays (grid
+    and random plans recreate their ids and points deterministically)."""
+    out: list[dict[str, Any]] = []
+    first = 1  # a searcher's trials count from 1 (Tune's SearchGenerator), a grid's from 0
+    while True:
+        path = f"trials/{prefix}{first + len(out):04d}/{POINT_RECORD}"
+        if not storage.is_file(path):
+            return out
+        recorded = json.loads(storage.read_bytes(path))
+        if len(recorded) != 1:
+            return out
+        out.append(recorded[0])
+
+
 TIMEOUT_GRACE_S = 5.0  # after the exception is raised in the trial, before the hard stop
 
 
@@ -332,18 +371,19 @@ def run_trial(config: dict[str, Any], ctx: StudyContext) -> None:
 
     trial_id = tune.get_context().get_trial_name()  # rdlab's deterministic id (TrialNames)
     files = TrialFiles(ctx.storage, trial_id)
+    points: list[dict[str, Any]] = (
+        list(config["pack"]) if "pack" in config else [overrides_of(config)]
+    )
+    files.check_visible()
+    files.claim(points)
     recorded = files.recorded_final()
     if recorded is not None:  # it ended before a driver crash Tune's saved state missed
         tune.report(recorded)
         return
-    files.check_visible()
     timed_out = files.recorded_timeout()
     if timed_out is not None:  # an earlier attempt ran out of time: fail at once, same reason
         raise TrialTimeout(timed_out)
     torch.set_num_threads(max(1, ctx.threads))
-    points: list[dict[str, Any]] = (
-        list(config["pack"]) if "pack" in config else [overrides_of(config)]
-    )
     cfgs: list[TrialConfig] = [trial_config(resolve(ctx.base, p)) for p in points]
     ids = [trial_id] if len(points) == 1 else [member_id(trial_id, k) for k in range(len(points))]
     member_cbs: list[list[Callback]] = [[] for _ in cfgs]

@@ -7,6 +7,7 @@ Imported only from ``build`` (it imports Ray Tune and Optuna at module level).
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import optuna
@@ -57,6 +58,11 @@ def optuna_plan(request: SearchRequest, sampler: optuna.samplers.BaseSampler) ->
     in the study's storage, which is what a resumed study restores."""
     keys = [t.key for t in request.targets]
     modes: list[str] = [t.mode for t in request.targets]
+    if request.replay and request.state_url:
+        # Starting over: the stored study holds the dead driver's trials (one still
+        # RUNNING for ever); the replayed points rebuild it, each told its result again.
+        with contextlib.suppress(KeyError):  # none stored yet
+            optuna.delete_study(study_name=request.study, storage=request.state_url)
     searcher = RDOptunaSearch(
         space=DefineByRun(request.params),
         metric=keys if len(keys) > 1 else keys[0],
@@ -64,5 +70,6 @@ def optuna_plan(request: SearchRequest, sampler: optuna.samplers.BaseSampler) ->
         sampler=sampler,
         storage=optuna.storages.RDBStorage(request.state_url) if request.state_url else None,
         study_name=request.study,
+        points_to_evaluate=[dict(p) for p in request.replay] or None,
     )
     return SearchPlan(searcher=searcher, num_samples=request.num_samples)

@@ -21,4 +21,7 @@ class OptunaSampler(SearchAlgorithm):
     def build(self, request: SearchRequest) -> SearchPlan:
         from rdlab.tune.search._optuna import optuna_plan  # lazy: imports Ray Tune and Optuna
 
-        return optuna_plan(request, self.sampler(request.seed))
+        # A search that starts over replays its recorded points without drawing from the
+        # sampler; seeded as at first, it would then propose its first points again.
+        seed = request.seed + 1_000_003 * len(request.replay)
+        return optuna_plan(request, self.sampler(seed % 2**32))
