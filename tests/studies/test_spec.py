@@ -142,3 +142,23 @@ def test_conditions_are_ordered_after_their_dependency() -> None:
         }
     )
     assert [p.path for p in params] == ["objective.sigma.policy", "objective.sigma.value"]
+
+
+def test_seed_replicates_follow_trial_ids_not_the_order_trials_finished_in() -> None:
+    from rdlab.tune.outcome import TrialOutcome
+    from rdlab.tune.runner import replicate_points
+
+    spec = parse_spec({**default(), "seeds": [0, 5, 6]})
+    runs = [
+        TrialOutcome("s0002", {"objective.beta": 2.0}, "ok"),
+        TrialOutcome("s0001", {"objective.beta": 1.0}, "ok"),
+        TrialOutcome("s0003", {"objective.beta": 3.0}, "failed"),
+    ]
+    want = [
+        {"objective.beta": 1.0, "train.seed": 5},
+        {"objective.beta": 1.0, "train.seed": 6},
+        {"objective.beta": 2.0, "train.seed": 5},
+        {"objective.beta": 2.0, "train.seed": 6},
+    ]
+    assert replicate_points(spec, runs) == want
+    assert replicate_points(spec, runs[::-1]) == want

@@ -170,13 +170,23 @@ def run_study(
         print(f"error: --tracking-uri: {err}", file=sys.stderr, flush=True)
         return 2
     except Exception as err:
-        if is_no_space(err):  # sqlite, Optuna, MLflow: a full disk under another name
+        if is_no_space(err) or _disk_full(plan):
+            # sqlite, Optuna, MLflow: a full disk under another name; or an error that is
+            # only its echo, e.g. Ray's EOFError on a trial's error file cut off at 0 bytes
             return _no_space(plan, f"{type(err).__name__}: {err}")
         raise
     finally:
         # The writer's thread finishes its file before another driver may take the study.
         plan.outputs.close(timeout=WRITER_CLOSE_S)
         lease.release()
+
+
+DISK_FULL_BYTES = 1 << 20  # below this, a local study's disk counts as full
+
+
+def _disk_full(plan: Plan) -> bool:
+    free = plan.study.free_bytes()
+    return free is not None and free < DISK_FULL_BYTES
 
 
 def _no_space(plan: Plan, detail: str) -> int:

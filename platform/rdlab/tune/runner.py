@@ -312,9 +312,12 @@ def tune_storage(study: Storage) -> tuple[str, Any]:
 
 def replicate_points(spec: StudySpec, outcomes: list[TrialOutcome]) -> list[dict[str, Any]]:
     """Optuna proposes with the first seed; every finished configuration is then repeated
-    for the other seeds (``seeds: [..]``), so each configuration has every seed."""
+    for the other seeds (``seeds: [..]``), so each configuration has every seed. In trial-id
+    order, not the order trials finished in: the replicates' ids (``r0000``, …) must name
+    the same runs when a driver that died before Tune saved them starts them over."""
     seeds = list(spec.model.seeds)[1:]
-    configs = [o.overrides for o in outcomes if o.status == "ok"]
+    done = sorted((o for o in outcomes if o.status == "ok"), key=lambda o: o.trial_id)
+    configs = [o.overrides for o in done]
     return [{**c, "train.seed": s} for c in configs for s in seeds]
 
 
