@@ -8,9 +8,10 @@ about 35 KB each with rdlab's results, so one save costs O(N) in the trials so f
   checkpoint (Ray 2.60 ``_ExperimentCheckpointManager.on_trial_checkpoint``: the state must
   not name a checkpoint it has deleted), i.e. once per epoch of every trial: O(N) per
   epoch, O(N²) per study. Instead Tune keeps every checkpoint in its books (no forced save),
-  :class:`PruneCheckpoints` deletes a trial's older checkpoint folders on the driver as each
-  new one arrives (O(1)), and a trial restored from a state saved before its newest
-  checkpoint resumes from the newest one still there (:func:`newest_first`).
+  :class:`PruneCheckpoints` deletes a trial's older checkpoint folders on the driver once
+  the stored state no longer names them (O(1) each), and a trial restored from a state
+  saved before its newest checkpoint resumes from the newest one there
+  (:func:`newest_first`).
 - The periodic save (``TUNE_GLOBAL_CHECKPOINT_S``) comes every :func:`state_period_s`
   seconds, a period that grows with the study, so the saves' cost per trial stays flat.
 
@@ -93,27 +94,58 @@ def newest_first(checkpoint: Any) -> list[Any]:
 
 
 class PruneCheckpoints(Callback):
-    """Driver-side Tune callback: when a trial reports a checkpoint, delete its older
-    checkpoint folders (what ``num_to_keep=1`` did, without Tune's forced state save).
-    Listing one trial's folder is O(1) in the number of trials."""
+    """Driver-side Tune callback: a trial's older checkpoint folders are deleted once Tune's
+    stored experiment state no longer names them (what ``num_to_keep=1`` did, without
+    Tune's forced state save at every checkpoint).
+
+    Tune restores a trial from the checkpoint its newest stored state names, and refuses
+    (``ValueError: Could not recover from checkpoint as it does not exist on storage
+    anymore``, Ray 2.60 ``Trainable.restore``) if that folder is gone. So a checkpoint
+    superseded by a newer one is only marked; Tune's next state save (which calls
+    :meth:`get_state`) names the newer one, and the save after that deletes the marked
+    folders, by when the first save has been stored. Deleting at once, a driver killed
+    between two saves left a state naming deleted checkpoints, and its trials failed on
+    ``--resume`` (CI's crash-and-resume scenario). Listing one trial's folder is O(1) in the
+    number of trials; a finished study keeps at most the folders superseded in its last
+    two save periods."""
 
     def __init__(self) -> None:
         self.warned = False
+        self.marked: dict[str, Any] = {}  # superseded since the last save: path → filesystem
+        self.ready: dict[str, Any] = {}  # superseded before the last save: deleted at the next
 
     def on_checkpoint(
         self, iteration: int, trials: list[Any], trial: Any, checkpoint: Any, **info: Any
     ) -> None:
         own = _name(checkpoint.path)
         try:
-            for path in _siblings(checkpoint):
-                if _name(path) < own:
-                    checkpoint.filesystem.delete_dir(path)
-        except OSError as err:  # a full or flaky storage: the study goes on, the disk fills
-            if not self.warned:
-                self.warned = True
-                print(
-                    f"warning: could not delete trial {trial}'s older checkpoints ({err}); "
-                    "they are kept",
-                    file=sys.stderr,
-                    flush=True,
-                )
+            older = [p for p in _siblings(checkpoint) if _name(p) < own]
+        except OSError as err:
+            self._warn(trial, err)
+            return
+        for path in older:
+            if path not in self.ready:
+                self.marked[path] = checkpoint.filesystem
+
+    def get_state(self) -> dict[str, Any] | None:
+        """Called by every experiment-state save: delete what the previous save stopped
+        naming, and hold what this one stops naming until the next. No state of its own."""
+        ready, self.ready, self.marked = self.ready, self.marked, {}
+        for path, fs in ready.items():
+            try:
+                fs.delete_dir(path)
+            except FileNotFoundError:
+                pass
+            except OSError as err:  # a full or flaky storage: the study goes on, the disk fills
+                self._warn(posixpath.basename(posixpath.dirname(path)), err)
+        return None
+
+    def _warn(self, trial: Any, err: OSError) -> None:
+        if not self.warned:
+            self.warned = True
+            print(
+                f"warning: could not delete trial {trial}'s older checkpoints ({err}); "
+                "they are kept",
+                file=sys.stderr,
+                flush=True,
+            )
