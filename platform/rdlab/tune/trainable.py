@@ -167,6 +167,7 @@ class TrialTimeout(RuntimeError):
 
 TIMEOUT_RECORD = "timeout.json"
 POINT_RECORD = "point.json"  # the overrides this trial id runs (a pack: one per member)
+TIMEOUT_GRACE_S = 5.0  # after the exception is raised in the trial, before the hard stop
 
 
 def recorded_points(storage: Storage, prefix: str) -> list[dict[str, Any]]:
@@ -183,9 +184,6 @@ def recorded_points(storage: Storage, prefix: str) -> list[dict[str, Any]]:
         if len(recorded) != 1:
             return out
         out.append(recorded[0])
-
-
-TIMEOUT_GRACE_S = 5.0  # after the exception is raised in the trial, before the hard stop
 
 
 class Watchdog(Callback):
